@@ -1,0 +1,68 @@
+// swift-tools-version:6.0
+// astro-gateway: a self-hosted REST gateway in front of the Astro API v1.
+// Module layout and the reason for each dependency: docs/architecture.md.
+import PackageDescription
+
+let package = Package(
+    name: "astro-gateway",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "astro-gateway", targets: ["astro-gateway"])
+    ],
+    dependencies: [
+        // CLI subcommands and --help.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // YAML config, keys and policies, with line marks for error messages.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // Structured logs.
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // C edges: module maps plus tiny inline shims for variadic calls.
+        .systemLibrary(
+            name: "CMicroHTTPD", pkgConfig: "libmicrohttpd",
+            providers: [.apt(["libmicrohttpd-dev"])]),
+        .systemLibrary(
+            name: "CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(
+            name: "COpenSSL", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]),
+
+        // Pure decision logic: route catalogue, target normalization, keys, policies.
+        .target(
+            name: "Policy",
+            dependencies: [
+                "COpenSSL",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            resources: [.copy("Resources/v1-routes.tsv")]
+        ),
+        // Everything that talks to Astro: transport, pools, scheduling, coalescing.
+        .target(
+            name: "Upstream",
+            dependencies: ["CCurl", "Policy"]
+        ),
+        // A stateful, catalogue-driven stand-in for Astro v1 (transport-agnostic handler).
+        .target(
+            name: "Simulator",
+            dependencies: ["Policy"]
+        ),
+        // The process: CLI, config, server adapter, pipeline, audit, admin.
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "CMicroHTTPD", "COpenSSL", "Policy", "Upstream", "Simulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "astro-gateway", dependencies: ["Gateway"]),
+
+        .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
+        .testTarget(name: "UpstreamTests", dependencies: ["Upstream"]),
+        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Policy"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Policy", "Upstream", "Simulator"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// Gateway module; see docs/architecture.md.

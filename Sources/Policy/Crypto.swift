@@ -1,0 +1,82 @@
+import COpenSSL
+
+/// Thin wrappers over OpenSSL libcrypto. These are the only cryptographic primitives the gateway
+/// uses: SHA-256 (key digests, body digests), HMAC-SHA256 (audit chain), constant-time compare,
+/// and the CSPRNG (key secrets).
+public enum Crypto {
+    public static func sha256(_ bytes: some Collection<UInt8>) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
+        let input = Array(bytes)
+        input.withUnsafeBufferPointer { buf in
+            out.withUnsafeMutableBufferPointer { o in
+                _ = SHA256(buf.baseAddress, buf.count, o.baseAddress)
+            }
+        }
+        return out
+    }
+
+    public static func hmacSHA256(key: [UInt8], message: some Collection<UInt8>) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var outLen: UInt32 = 0
+        let input = Array(message)
+        key.withUnsafeBufferPointer { k in
+            input.withUnsafeBufferPointer { m in
+                out.withUnsafeMutableBufferPointer { o in
+                    _ = HMAC(
+                        EVP_sha256(), k.baseAddress, Int32(k.count), m.baseAddress, m.count, o.baseAddress,
+                        &outLen)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Compares two byte strings in time that depends only on their length.
+    public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        if a.isEmpty { return true }
+        return a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in CRYPTO_memcmp(pa.baseAddress, pb.baseAddress, a.count) == 0 }
+        }
+    }
+
+    /// Cryptographically secure random bytes from OpenSSL's CSPRNG.
+    public static func randomBytes(_ count: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        let ok = out.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32(count)) }
+        precondition(ok == 1, "RAND_bytes failed: the CSPRNG is unavailable")
+        return out
+    }
+
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func fromHex(_ text: String) -> [UInt8]? {
+        let chars = Array(text.utf8)
+        guard chars.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(chars.count / 2)
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: c - 48
+            case 97...102: c - 87
+            case 65...70: c - 55
+            default: nil
+            }
+        }
+        var i = 0
+        while i < chars.count {
+            guard let hi = nibble(chars[i]), let lo = nibble(chars[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out
+    }
+}

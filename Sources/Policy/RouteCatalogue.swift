@@ -1,0 +1,128 @@
+import Foundation
+
+/// One Astro v1 operation: a method on a path template, named by its operationId.
+public struct Route: Sendable, Hashable {
+    public enum Segment: Sendable, Hashable {
+        case literal(String)
+        case parameter(String)
+    }
+
+    public let method: String
+    /// The template as the catalogue spells it, relative to `/v1`, e.g. `/organizations/{organizationId}`.
+    public let template: String
+    public let operationId: String
+    public let family: String
+    public let summary: String
+    public let segments: [Segment]
+
+    public var parameterNames: [String] {
+        segments.compactMap { if case .parameter(let name) = $0 { name } else { nil } }
+    }
+
+    /// How many literal segments the template has; the more specific route wins a tie.
+    var literalCount: Int {
+        segments.reduce(0) { if case .literal = $1 { $0 + 1 } else { $0 } }
+    }
+}
+
+/// The outcome of looking a method and decoded path segments up in the catalogue.
+public enum RouteLookup: Sendable, Equatable {
+    case matched(Route, parameters: [String: String])
+    /// The path exists, but not for this method; `allowed` is sorted and ready for an `Allow` header.
+    case methodNotAllowed(allowed: [String])
+    case notFound
+}
+
+/// The route catalogue: the v1 operations from `v1-routes.tsv`, shipped as a package resource.
+///
+/// Lookup is a scan over at most a few dozen candidates with the same segment count; its cost does
+/// not depend on keys or policies.
+public final class RouteCatalogue: Sendable {
+    public let routes: [Route]
+    private let bySegmentCount: [Int: [Route]]
+    private let byOperationId: [String: Route]
+
+    public struct LoadError: Error, CustomStringConvertible {
+        public let line: Int
+        public let reason: String
+        public var description: String { "route catalogue line \(line): \(reason)" }
+    }
+
+    /// Parses the catalogue TSV (header line, then `method path operationId summary family`).
+    public init(tsv: String) throws {
+        var routes: [Route] = []
+        for (index, rawLine) in tsv.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
+            if index == 0 || line.isEmpty { continue }
+            let cols = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            guard cols.count >= 5 else {
+                throw LoadError(line: index + 1, reason: "expected 5 tab-separated columns, found \(cols.count)")
+            }
+            let path = cols[1]
+            guard path.hasPrefix("/") else { throw LoadError(line: index + 1, reason: "path must start with /") }
+            let segments: [Route.Segment] = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+                .map { seg in
+                    if seg.hasPrefix("{") && seg.hasSuffix("}") {
+                        return .parameter(String(seg.dropFirst().dropLast()))
+                    }
+                    return .literal(String(seg))
+                }
+            routes.append(
+                Route(
+                    method: cols[0], template: path, operationId: cols[2], family: cols[4], summary: cols[3],
+                    segments: segments))
+        }
+        self.routes = routes
+        self.bySegmentCount = Dictionary(grouping: routes, by: { $0.segments.count })
+        var byOp: [String: Route] = [:]
+        for route in routes { byOp[route.operationId] = route }
+        self.byOperationId = byOp
+    }
+
+    /// The catalogue shipped with the package (`Resources/v1-routes.tsv`).
+    public static let v1: RouteCatalogue = {
+        guard let url = Bundle.module.url(forResource: "v1-routes", withExtension: "tsv"),
+            let text = try? String(contentsOf: url, encoding: .utf8),
+            let catalogue = try? RouteCatalogue(tsv: text)
+        else {
+            fatalError("the route catalogue resource v1-routes.tsv is missing or malformed")
+        }
+        return catalogue
+    }()
+
+    public func route(operationId: String) -> Route? { byOperationId[operationId] }
+
+    public var families: Set<String> { Set(routes.map(\.family)) }
+
+    /// Looks up already-decoded path segments (relative to `/v1`, without the leading empty one).
+    public func lookup<S: StringProtocol>(method: String, segments: [S]) -> RouteLookup {
+        guard let candidates = bySegmentCount[segments.count] else { return .notFound }
+        var best: (route: Route, score: Int)?
+        var allowed: Set<String> = []
+        for route in candidates where Self.matches(route, segments) {
+            allowed.insert(route.method)
+            guard route.method == method else { continue }
+            let score = route.literalCount
+            if best == nil || score > best!.score { best = (route, score) }
+        }
+        if let best {
+            var params: [String: String] = [:]
+            for (seg, value) in zip(best.route.segments, segments) {
+                if case .parameter(let name) = seg { params[name] = String(value) }
+            }
+            return .matched(best.route, parameters: params)
+        }
+        if allowed.isEmpty { return .notFound }
+        return .methodNotAllowed(allowed: allowed.sorted())
+    }
+
+    private static func matches<S: StringProtocol>(_ route: Route, _ segments: [S]) -> Bool {
+        for (seg, value) in zip(route.segments, segments) {
+            switch seg {
+            case .literal(let lit): if lit != value { return false }
+            case .parameter: if value.isEmpty { return false }
+            }
+        }
+        return true
+    }
+}

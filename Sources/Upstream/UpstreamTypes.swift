@@ -1,0 +1,115 @@
+/// A header list that keeps order and repeats, as HTTP does. Names compare case-insensitively.
+public struct HeaderList: Sendable, Equatable, Sequence {
+    public var fields: [(name: String, value: String)]
+
+    public init(_ fields: [(name: String, value: String)] = []) { self.fields = fields }
+
+    public static func == (a: HeaderList, b: HeaderList) -> Bool {
+        a.fields.count == b.fields.count
+            && zip(a.fields, b.fields).allSatisfy { $0.name == $1.name && $0.value == $1.value }
+    }
+
+    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
+
+    /// The first value of `name`, compared case-insensitively.
+    public subscript(name: String) -> String? {
+        fields.first { $0.name.caseInsensitiveEquals(name) }?.value
+    }
+
+    public func values(_ name: String) -> [String] {
+        fields.filter { $0.name.caseInsensitiveEquals(name) }.map(\.value)
+    }
+
+    public mutating func append(_ name: String, _ value: String) { fields.append((name, value)) }
+
+    public mutating func remove(_ name: String) { fields.removeAll { $0.name.caseInsensitiveEquals(name) } }
+
+    /// Replaces every `name` field with one field holding `value`.
+    public mutating func set(_ name: String, _ value: String) {
+        remove(name)
+        fields.append((name, value))
+    }
+}
+
+extension String {
+    /// ASCII case-insensitive equality, as header names need (no locale, no allocation).
+    @inlinable public func caseInsensitiveEquals(_ other: String) -> Bool {
+        let a = utf8
+        let b = other.utf8
+        guard a.count == b.count else { return false }
+        for (x, y) in zip(a, b) where x != y {
+            let lx = (x >= 65 && x <= 90) ? x | 0x20 : x
+            let ly = (y >= 65 && y <= 90) ? y | 0x20 : y
+            if lx != ly { return false }
+        }
+        return true
+    }
+}
+
+/// A request as it is sent to Astro: absolute URL, final headers (token already injected).
+public struct UpstreamRequest: Sendable {
+    public var method: String
+    public var url: String
+    public var headers: HeaderList
+    public var body: [UInt8]
+    /// Total time allowed for this transfer, in seconds.
+    public var timeoutSeconds: Double
+
+    public init(method: String, url: String, headers: HeaderList, body: [UInt8], timeoutSeconds: Double) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeoutSeconds = timeoutSeconds
+    }
+}
+
+/// A response as Astro sent it (hop-by-hop headers already removed by the transport).
+public struct UpstreamResponse: Sendable {
+    public var status: Int
+    public var headers: HeaderList
+    public var body: [UInt8]
+
+    public init(status: Int, headers: HeaderList, body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// Why an upstream exchange produced no response. Maps to 502 / 504 at the gateway edge.
+public enum TransportError: Error, Sendable, Equatable {
+    /// Could not connect, DNS failed, TLS failed: the request did not reach Astro.
+    case unreachable(String)
+    /// Connected, but no complete answer in time: the request may have reached Astro.
+    case timeout(String)
+    /// Connected, but the answer was malformed, truncated or over the size cap.
+    case badResponse(String)
+    /// The caller gave up (client left, shutdown) before the exchange finished.
+    case cancelled
+
+    /// True when Astro cannot have seen the request, so even a write may be retried.
+    public var requestNeverSent: Bool {
+        if case .unreachable = self { return true }
+        return false
+    }
+}
+
+/// Anything that can carry one request to Astro and bring back its response.
+/// The libcurl transport implements it; tests use purpose-built ones.
+public protocol UpstreamSending: Sendable {
+    func send(_ request: UpstreamRequest) async throws(TransportError) -> UpstreamResponse
+}
+
+/// Headers that describe one connection, not the message: never forwarded in either direction.
+public enum HopByHop {
+    public static let names: Set<String> = [
+        "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade",
+        "proxy-authenticate", "proxy-authorization", "proxy-connection",
+    ]
+
+    public static func contains(_ name: String) -> Bool {
+        let lower = name.lowercased()
+        return names.contains(lower) || lower.hasPrefix("proxy-")
+    }
+}
