@@ -1,4 +1,4 @@
 import Gateway
 
 // Kept tiny on purpose: top-level code is MainActor-isolated; all logic lives in Gateway.
-await GatewayCommand.main()
+await GatewayCommand.run()

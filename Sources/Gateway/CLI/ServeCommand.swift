@@ -1,0 +1,78 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Synchronization
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the gateway: authenticate local keys, enforce policies, forward to Astro with a pooled token.",
+        discussion: """
+            Listens on listen.address:listen.port for clients (/v1/... and /_gateway/...) and on
+            admin.address:admin.port for /healthz, /readyz and /metrics. Org tokens are read from the
+            env:/file: references in upstream.pools (default env ASTRO_API_TOKEN).
+            SIGTERM or SIGINT drains in-flight requests (shutdown.drainSeconds) and exits 0.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let config = try global.load()
+        let instance: GatewayInstance
+        do {
+            instance = try GatewayInstance(config: config)
+            try instance.start()
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        var line = "astro-gateway listening on http://\(config.listen.address):\(instance.port)"
+        if let adminPort = instance.adminPort { line += ", admin on http://\(config.admin!.address):\(adminPort)" }
+        line +=
+            config.upstream.simulate
+            ? ", upstream: built-in simulator at \(instance.runtime.upstreamBase)"
+            : ", upstream: \(config.upstream.baseURL)"
+        FileHandle.standardError.write(Array((line + "\n").utf8).withUnsafeBytes { Data($0) })
+        await SignalWaiter.waitForTermination()
+        instance.shutdown()
+    }
+}
+
+/// Waits for SIGTERM or SIGINT without blocking a cooperative thread.
+enum SignalWaiter {
+    static func waitForTermination() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let once = OnceFlag()
+            var sources: [DispatchSourceSignal] = []
+            for sig in [SIGTERM, SIGINT] {
+                signal(sig, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                source.setEventHandler {
+                    if once.claim() { continuation.resume() }
+                }
+                source.resume()
+                sources.append(source)
+            }
+            SignalSources.keep(sources)
+        }
+    }
+}
+
+/// Keeps signal sources alive for the life of the process.
+enum SignalSources {
+    /// Invariant behind `@unchecked Sendable`: the array is set once in `init` and never mutated;
+    /// DispatchSource objects are themselves thread-safe.
+    final class Retained: @unchecked Sendable {
+        let sources: [DispatchSourceSignal]
+        init(_ sources: [DispatchSourceSignal]) { self.sources = sources }
+    }
+    private static let retained = Mutex<[Retained]>([])
+    static func keep(_ sources: [DispatchSourceSignal]) { retained.withLock { $0.append(Retained(sources)) } }
+}
+
+/// True for exactly one caller of `claim()`.
+final class OnceFlag: Sendable {
+    private let claimed = Atomic<Bool>(false)
+    func claim() -> Bool {
+        claimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+    }
+}

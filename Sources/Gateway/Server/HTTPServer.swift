@@ -1,0 +1,345 @@
+import CMicroHTTPD
+import Foundation
+import Synchronization
+import Upstream
+
+/// Listener settings for one libmicrohttpd daemon.
+public struct ServerOptions: Sendable {
+    public var address: String
+    public var port: Int
+    public var connectionLimit: Int
+    public var threads: Int
+    public var maxBodyBytes: Int
+    public var idleTimeoutSeconds: Int
+    /// Per-connection memory for the request line, headers and read buffer: bounds header size.
+    public var connectionMemoryLimit: Int
+    public var tlsKeyPEM: String?
+    public var tlsCertificatePEM: String?
+
+    public init(
+        address: String = "127.0.0.1", port: Int = 0, connectionLimit: Int = 10000, threads: Int = 2,
+        maxBodyBytes: Int = 1 << 20, idleTimeoutSeconds: Int = 60, connectionMemoryLimit: Int = 64 << 10,
+        tlsKeyPEM: String? = nil, tlsCertificatePEM: String? = nil
+    ) {
+        self.address = address
+        self.port = port
+        self.connectionLimit = connectionLimit
+        self.threads = threads
+        self.maxBodyBytes = maxBodyBytes
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.connectionMemoryLimit = connectionMemoryLimit
+        self.tlsKeyPEM = tlsKeyPEM
+        self.tlsCertificatePEM = tlsCertificatePEM
+    }
+}
+
+public struct ServerStartError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// The libmicrohttpd server adapter: the only place (with the transport adapter) that handles
+/// unsafe pointers. MHD's internal epoll thread (or thread pool) parses requests; each complete
+/// request is handed to `HTTPHandler` in a Swift task while its connection is suspended, so a
+/// waiting request costs no thread; the task's completion resumes the connection.
+public final class HTTPServer: Sendable {
+    private let handler: any HTTPHandler
+    private let options: ServerOptions
+    /// Invariant: written once in `start()` before any callback can run, cleared in `stop()` after
+    /// the daemon has stopped; MHD callbacks only run between the two.
+    private let daemon = Mutex<DaemonHandle?>(nil)
+    private let counters = Mutex(Counters())
+    /// Requests that are suspended right now, for the client-disconnect watcher.
+    private let suspended = Mutex<[ObjectIdentifier: RequestState]>([:])
+    private let watcherRunning = Atomic<Bool>(false)
+
+    struct Counters {
+        var live = 0
+        var suspended = 0
+        var total = 0
+    }
+
+    /// Requests whose state exists (from request line to completion). Used by leak tests.
+    public var liveRequests: Int { counters.withLock { $0.live } }
+    public var suspendedRequests: Int { counters.withLock { $0.suspended } }
+    public var totalRequests: Int { counters.withLock { $0.total } }
+    public var openConnections: Int {
+        daemon.withLock { d in d.map { Int(agw_daemon_connections($0.pointer)) } ?? 0 }
+    }
+
+    public private(set) var port: Int {
+        get { boundPort.load(ordering: .acquiring) }
+        set { boundPort.store(newValue, ordering: .releasing) }
+    }
+    private let boundPort = Atomic<Int>(0)
+
+    public init(options: ServerOptions, handler: any HTTPHandler) {
+        self.options = options
+        self.handler = handler
+    }
+
+    /// Binds and starts serving. Throws when the address is invalid or in use.
+    public func start() throws {
+        var config = agw_daemon_config()
+        config.flags = UInt32(MHD_USE_EPOLL_INTERNAL_THREAD.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue)
+        config.port = UInt16(options.port)
+        config.connection_limit = UInt32(options.connectionLimit)
+        config.thread_pool_size = UInt32(options.threads)
+        config.connection_timeout = UInt32(options.idleTimeoutSeconds)
+        config.connection_memory_limit = options.connectionMemoryLimit
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        let tlsKey = options.tlsKeyPEM.map { strdup($0) } ?? nil
+        let tlsCert = options.tlsCertificatePEM.map { strdup($0) } ?? nil
+        let address = strdup(options.address)
+        defer { free(address) }
+        config.address = UnsafePointer(address)
+        config.tls_key_pem = UnsafePointer(tlsKey)
+        config.tls_cert_pem = UnsafePointer(tlsCert)
+        guard
+            let d = agw_start_daemon(
+                &config, HTTPServer.accessHandler, me, HTTPServer.uriLogCallback, me,
+                HTTPServer.completedCallback, me)
+        else {
+            free(tlsKey)
+            free(tlsCert)
+            throw ServerStartError(
+                description:
+                    "cannot listen on \(options.address):\(options.port) (address in use, invalid, or TLS material rejected)"
+            )
+        }
+        daemon.withLock { $0 = DaemonHandle(pointer: d, tlsKey: tlsKey, tlsCert: tlsCert) }
+        port = Int(agw_daemon_port(d))
+        startDisconnectWatcher()
+    }
+
+    /// Stops listening for new connections; open ones keep being served (for graceful drain).
+    public func stopAccepting() {
+        daemon.withLock { d in
+            guard let d else { return }
+            let fd = MHD_quiesce_daemon(d.pointer)
+            if fd >= 0 { close(fd) }
+        }
+    }
+
+    /// Stops the daemon. Callers drain first: stopping with suspended connections is undefined
+    /// behaviour in libmicrohttpd, so this waits (bounded) for suspended requests to finish.
+    public func stop(timeoutSeconds: Double = 5) {
+        let deadline = MonotonicClock.now() + timeoutSeconds
+        while suspendedRequests > 0 && MonotonicClock.now() < deadline { usleep(5000) }
+        watcherRunning.store(false, ordering: .releasing)
+        let handle = daemon.withLock { d -> DaemonHandle? in
+            defer { d = nil }
+            return d
+        }
+        guard let handle else { return }
+        MHD_stop_daemon(handle.pointer)
+        free(handle.tlsKey)
+        free(handle.tlsCert)
+    }
+
+    deinit {
+        daemon.withLock { d in
+            if let d {
+                MHD_stop_daemon(d.pointer)
+                free(d.tlsKey)
+                free(d.tlsCert)
+            }
+        }
+    }
+
+    // MARK: - libmicrohttpd callbacks
+
+    /// Called with the raw request target (before MHD decodes it): creates the per-request state.
+    private static let uriLogCallback: agw_uri_log_cb = { cls, uri, connection in
+        let server = Unmanaged<HTTPServer>.fromOpaque(cls!).takeUnretainedValue()
+        let state = RequestState(rawTarget: uri.map { String(cString: $0) } ?? "")
+        server.counters.withLock {
+            $0.live += 1
+            $0.total += 1
+        }
+        return Unmanaged.passRetained(state).toOpaque()
+    }
+
+    private static let completedCallback: MHD_RequestCompletedCallback = { cls, _, reqCls, _ in
+        let server = Unmanaged<HTTPServer>.fromOpaque(cls!).takeUnretainedValue()
+        guard let reqCls, let raw = reqCls.pointee else { return }
+        reqCls.pointee = nil
+        let state = Unmanaged<RequestState>.fromOpaque(raw).takeRetainedValue()
+        state.task?.cancel()
+        server.counters.withLock { $0.live -= 1 }
+    }
+
+    private static let accessHandler: MHD_AccessHandlerCallback = {
+        cls, connection, _, method, _, uploadData, uploadDataSize, reqCls in
+        let server = Unmanaged<HTTPServer>.fromOpaque(cls!).takeUnretainedValue()
+        guard let connection, let reqCls, let raw = reqCls.pointee else { return .NO }
+        let state = Unmanaged<RequestState>.fromOpaque(raw).takeUnretainedValue()
+        switch state.phase {
+        case .new:
+            state.method = method.map { String(cString: $0) } ?? ""
+            MHD_get_connection_values(connection, .HEADER_KIND, HTTPServer.headerIterator, raw)
+            var address = [CChar](repeating: 0, count: 64)
+            agw_connection_address(connection, &address, address.count)
+            state.clientAddress = String(
+                decoding: address.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            state.fd = agw_connection_fd(connection)
+            state.phase = .receiving
+            return .YES
+        case .receiving:
+            if let uploadDataSize, uploadDataSize.pointee > 0 {
+                let count = uploadDataSize.pointee
+                state.bodyBytesReceived += count
+                if !state.bodyTooLarge, let uploadData {
+                    if state.body.count + count > server.options.maxBodyBytes {
+                        state.bodyTooLarge = true
+                        state.body = []
+                    } else {
+                        uploadData.withMemoryRebound(to: UInt8.self, capacity: count) {
+                            state.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: count))
+                        }
+                    }
+                }
+                uploadDataSize.pointee = 0
+                return .YES
+            }
+            state.phase = .processing
+            MHD_suspend_connection(connection)
+            server.dispatch(state, connection: connection)
+            return .YES
+        case .processing:
+            guard let response = state.takeResponse() else { return .YES }
+            state.phase = .answered
+            return server.queue(response, on: connection)
+        case .answered:
+            return .NO
+        }
+    }
+
+    private static let headerIterator: MHD_KeyValueIterator = { cls, _, key, value in
+        guard let cls, let key else { return .YES }
+        let state = Unmanaged<RequestState>.fromOpaque(cls).takeUnretainedValue()
+        state.headers.append(String(cString: key), value.map { String(cString: $0) } ?? "")
+        return .YES
+    }
+
+    // MARK: - Dispatch and respond
+
+    private func dispatch(_ state: RequestState, connection: OpaquePointer) {
+        let request = ServerRequest(
+            method: state.method, rawTarget: state.rawTarget, headers: state.headers, body: state.body,
+            bodyTooLarge: state.bodyTooLarge, bodyBytesReceived: state.bodyBytesReceived,
+            clientAddress: state.clientAddress, receivedAt: state.receivedAt)
+        state.body = []
+        let suspendedConnection = SuspendedConnection(pointer: connection)
+        let key = ObjectIdentifier(state)
+        counters.withLock { $0.suspended += 1 }
+        suspended.withLock { $0[key] = state }
+        let handler = self.handler
+        state.task = Task {
+            let response = await handler.respond(to: request)
+            state.setResponse(response)
+            self.suspended.withLock { _ = $0.removeValue(forKey: key) }
+            self.counters.withLock { $0.suspended -= 1 }
+            suspendedConnection.resume()
+        }
+    }
+
+    private func queue(_ response: ServerResponse, on connection: OpaquePointer) -> MHD_Result {
+        let body = response.body
+        let mhdResponse: OpaquePointer? = body.withUnsafeBytes { buf in
+            var dummy: UInt8 = 0
+            let base =
+                buf.baseAddress.map { UnsafeMutableRawPointer(mutating: $0) }
+                ?? withUnsafeMutablePointer(to: &dummy) { UnsafeMutableRawPointer($0) }
+            return MHD_create_response_from_buffer(buf.count, base, .RESPMEM_MUST_COPY)
+        }
+        guard let mhdResponse else { return .NO }
+        defer { MHD_destroy_response(mhdResponse) }
+        for field in response.headers {
+            // libmicrohttpd owns framing: it writes Content-Length and connection management itself.
+            if field.name.caseInsensitiveEquals("content-length") || HopByHop.contains(field.name) { continue }
+            _ = MHD_add_response_header(mhdResponse, field.name, field.value)
+        }
+        return MHD_queue_response(connection, UInt32(response.status), mhdResponse)
+    }
+
+    // MARK: - Client disconnect watcher
+
+    /// A suspended connection does not notice its client leaving, so a small thread peeks at the
+    /// sockets of suspended requests; an orderly close or reset cancels that request's task
+    /// (a queued write is then never sent upstream).
+    private func startDisconnectWatcher() {
+        watcherRunning.store(true, ordering: .releasing)
+        let thread = Thread { [weak self] in
+            while let self, self.watcherRunning.load(ordering: .acquiring) {
+                let states = self.suspended.withLock { Array($0.values) }
+                for state in states where state.fd >= 0 && state.task != nil {
+                    var byte: UInt8 = 0
+                    let n = recv(state.fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+                    if n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+                        state.cancelTask()
+                    }
+                }
+                usleep(100_000)
+            }
+        }
+        thread.name = "agw-disconnect-watcher"
+        thread.start()
+    }
+}
+
+/// A daemon pointer and the TLS strings it borrows (freed after the daemon stops).
+/// Invariant: only touched under `HTTPServer.daemon`'s lock; MHD's own API is thread-safe for
+/// the calls made with it (quiesce, info, stop).
+struct DaemonHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+    let tlsKey: UnsafeMutablePointer<CChar>?
+    let tlsCert: UnsafeMutablePointer<CChar>?
+}
+
+/// A suspended MHD connection. Invariant: libmicrohttpd allows `MHD_resume_connection` from any
+/// thread, and the connection stays valid while suspended; `resume()` is called exactly once.
+struct SuspendedConnection: @unchecked Sendable {
+    let pointer: OpaquePointer
+    func resume() { MHD_resume_connection(pointer) }
+}
+
+/// Per-request state, created by the URI-log callback and released by the completion callback.
+///
+/// Invariant behind `@unchecked Sendable`: the plain fields are touched only from libmicrohttpd
+/// callbacks for this connection, which MHD serializes (one thread owns a connection at a time);
+/// `task` is set on that thread before the connection can be resumed and read by the watcher only
+/// through `cancelTask()` under `lock`; the response crosses from the task to the MHD thread
+/// under `lock`.
+final class RequestState: @unchecked Sendable {
+    enum Phase { case new, receiving, processing, answered }
+
+    var phase = Phase.new
+    let rawTarget: String
+    var method = ""
+    var headers = HeaderList()
+    var body: [UInt8] = []
+    var bodyBytesReceived = 0
+    var bodyTooLarge = false
+    var clientAddress = ""
+    var fd: Int32 = -1
+    let receivedAt = MonotonicClock.now()
+    private let lock = Mutex<(response: ServerResponse?, task: Task<Void, Never>?)>((nil, nil))
+
+    init(rawTarget: String) { self.rawTarget = rawTarget }
+
+    var task: Task<Void, Never>? {
+        get { lock.withLock { $0.task } }
+        set { lock.withLock { $0.task = newValue } }
+    }
+
+    func cancelTask() { lock.withLock { $0.task?.cancel() } }
+
+    func setResponse(_ response: ServerResponse) { lock.withLock { $0.response = response } }
+
+    func takeResponse() -> ServerResponse? {
+        lock.withLock { state in
+            defer { state.response = nil }
+            return state.response
+        }
+    }
+}

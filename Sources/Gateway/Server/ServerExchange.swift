@@ -1,0 +1,61 @@
+import Foundation
+import Upstream
+
+/// A request as the server adapter received it: the raw request target (not libmicrohttpd's
+/// decoded `url`), every header field in order, and the whole body (up to the configured cap).
+public struct ServerRequest: Sendable {
+    public var method: String
+    /// The request target exactly as sent on the request line, query included.
+    public var rawTarget: String
+    public var headers: HeaderList
+    public var body: [UInt8]
+    /// True when the body exceeded `maxBodyBytes`; the body was read and discarded.
+    public var bodyTooLarge: Bool
+    /// Bytes of body the client sent (also when it was too large and discarded).
+    public var bodyBytesReceived: Int
+    public var clientAddress: String
+    /// Monotonic time the request line arrived, in seconds.
+    public var receivedAt: Double
+
+    public init(
+        method: String, rawTarget: String, headers: HeaderList = HeaderList(), body: [UInt8] = [],
+        bodyTooLarge: Bool = false, bodyBytesReceived: Int? = nil, clientAddress: String = "127.0.0.1",
+        receivedAt: Double = MonotonicClock.now()
+    ) {
+        self.method = method
+        self.rawTarget = rawTarget
+        self.headers = headers
+        self.body = body
+        self.bodyTooLarge = bodyTooLarge
+        self.bodyBytesReceived = bodyBytesReceived ?? body.count
+        self.clientAddress = clientAddress
+        self.receivedAt = receivedAt
+    }
+}
+
+public struct ServerResponse: Sendable {
+    public var status: Int
+    public var headers: HeaderList
+    public var body: [UInt8]
+
+    public init(status: Int, headers: HeaderList = HeaderList(), body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// What the server adapter calls for every complete request. Runs in a Swift task while the
+/// connection is suspended; the task is cancelled when the client is seen to leave.
+public protocol HTTPHandler: Sendable {
+    func respond(to request: ServerRequest) async -> ServerResponse
+}
+
+/// Monotonic seconds (CLOCK_MONOTONIC), for durations and deadlines; never wall time.
+public enum MonotonicClock {
+    public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}

@@ -1,0 +1,298 @@
+import CCurl
+import Foundation
+import Synchronization
+
+/// Settings of the libcurl transport.
+public struct TransportOptions: Sendable {
+    public var connectTimeoutSeconds: Double
+    /// Keep-alive connections per upstream host (CURLMOPT_MAX_HOST_CONNECTIONS).
+    public var maxConnectionsPerHost: Int
+    /// A larger response is abandoned and reported as `badResponse` (502 at the edge).
+    public var maxResponseBytes: Int
+    /// PEM bundle of private CAs to trust instead of the system store.
+    public var caFile: String?
+
+    public init(
+        connectTimeoutSeconds: Double = 5, maxConnectionsPerHost: Int = 8, maxResponseBytes: Int = 32 << 20,
+        caFile: String? = nil
+    ) {
+        self.connectTimeoutSeconds = connectTimeoutSeconds
+        self.maxConnectionsPerHost = maxConnectionsPerHost
+        self.maxResponseBytes = maxResponseBytes
+        self.caFile = caFile
+    }
+}
+
+/// The upstream HTTP transport: one libcurl multi handle driven by one dedicated thread.
+///
+/// Callers submit transfers from any task; the thread adds them to the multi handle, drives all
+/// sockets with `curl_multi_poll`, and resumes each caller's continuation when its transfer ends.
+/// libcurl keeps the keep-alive pool (capped per host), negotiates HTTP/2 where offered, verifies
+/// TLS through the system OpenSSL, and honours the `http_proxy`/`https_proxy`/`no_proxy` variables.
+public final class CurlTransport: UpstreamSending {
+    private let options: TransportOptions
+    private let shared: Shared
+
+    /// State shared with the curl thread. Invariant behind `@unchecked Sendable`: `multi` is used
+    /// only by the curl thread, except `curl_multi_wakeup`, which libcurl documents as callable
+    /// from any thread; everything else crosses threads inside `inbox`'s lock.
+    final class Shared: @unchecked Sendable {
+        let multi: UnsafeMutableRawPointer
+        let inbox = Mutex<Inbox>(Inbox())
+        init(multi: UnsafeMutableRawPointer) { self.multi = multi }
+    }
+
+    struct Inbox {
+        var submitted: [Transfer] = []
+        var cancelled: [ObjectIdentifier] = []
+        var stopping = false
+    }
+
+    private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
+
+    public init(options: TransportOptions = TransportOptions()) {
+        _ = Self.globalInit
+        self.options = options
+        let multi = curl_multi_init()!
+        _ = agw_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, options.maxConnectionsPerHost)
+        _ = agw_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(16, options.maxConnectionsPerHost * 4))
+        self.shared = Shared(multi: multi)
+        let shared = self.shared
+        let thread = Thread { CurlTransport.run(shared) }
+        thread.name = "agw-transport"
+        thread.start()
+    }
+
+    deinit {
+        shared.inbox.withLock { $0.stopping = true }
+        curl_multi_wakeup(shared.multi)
+    }
+
+    public func send(_ request: UpstreamRequest) async throws(TransportError) -> UpstreamResponse {
+        let transfer = Transfer(request: request, options: options)
+        let shared = self.shared
+        let result = await withTaskCancellationHandler {
+            await withCheckedContinuation {
+                (continuation: CheckedContinuation<Result<UpstreamResponse, TransportError>, Never>) in
+                transfer.setContinuation(continuation)
+                shared.inbox.withLock { $0.submitted.append(transfer) }
+                curl_multi_wakeup(shared.multi)
+            }
+        } onCancel: {
+            shared.inbox.withLock { $0.cancelled.append(ObjectIdentifier(transfer)) }
+            curl_multi_wakeup(shared.multi)
+        }
+        return try result.get()
+    }
+
+    // MARK: - The curl thread
+
+    private static func run(_ shared: Shared) {
+        var active: [ObjectIdentifier: Transfer] = [:]
+        var running: Int32 = 0
+        while true {
+            let (submitted, cancelled, stopping) = shared.inbox.withLock { inbox in
+                defer {
+                    inbox.submitted = []
+                    inbox.cancelled = []
+                }
+                return (inbox.submitted, inbox.cancelled, inbox.stopping)
+            }
+            for transfer in submitted {
+                guard let easy = transfer.makeEasyHandle() else {
+                    transfer.finish(.failure(.badResponse("cannot create a transfer")))
+                    continue
+                }
+                active[ObjectIdentifier(transfer)] = transfer
+                curl_multi_add_handle(shared.multi, easy)
+            }
+            for id in cancelled {
+                guard let transfer = active.removeValue(forKey: id) else {
+                    // Not started yet (or already done): mark it so it is never started.
+                    continue
+                }
+                if let easy = transfer.easy { curl_multi_remove_handle(shared.multi, easy) }
+                transfer.finish(.failure(.cancelled))
+            }
+            if stopping {
+                for transfer in active.values {
+                    if let easy = transfer.easy { curl_multi_remove_handle(shared.multi, easy) }
+                    transfer.finish(.failure(.cancelled))
+                }
+                curl_multi_cleanup(shared.multi)
+                return
+            }
+            curl_multi_perform(shared.multi, &running)
+            var queued: Int32 = 0
+            while let message = curl_multi_info_read(shared.multi, &queued) {
+                guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
+                let code = message.pointee.data.result
+                var privatePointer: UnsafeMutableRawPointer?
+                _ = agw_easy_getinfo_ptr(easy, CURLINFO_PRIVATE, &privatePointer)
+                curl_multi_remove_handle(shared.multi, easy)
+                guard let privatePointer else { continue }
+                let transfer = Unmanaged<Transfer>.fromOpaque(privatePointer).takeUnretainedValue()
+                active.removeValue(forKey: ObjectIdentifier(transfer))
+                transfer.complete(code: code)
+            }
+            curl_multi_poll(shared.multi, nil, 0, 1000, nil)
+        }
+    }
+}
+
+/// One transfer: its easy handle, header list, and the bytes received so far.
+///
+/// Invariant behind `@unchecked Sendable`: after submission, every field except the continuation
+/// is touched only by the curl thread (libcurl calls the write and header callbacks on it); the
+/// continuation is set before submission and resumed exactly once under `lock`.
+final class Transfer: @unchecked Sendable {
+    let request: UpstreamRequest
+    let options: TransportOptions
+    var easy: UnsafeMutableRawPointer?
+    var headerList: UnsafeMutablePointer<curl_slist>?
+    var responseHeaders = HeaderList()
+    var responseBody: [UInt8] = []
+    var tooLarge = false
+    private let lock = Mutex<
+        (continuation: CheckedContinuation<Result<UpstreamResponse, TransportError>, Never>?, done: Bool)
+    >(
+        (nil, false))
+
+    init(request: UpstreamRequest, options: TransportOptions) {
+        self.request = request
+        self.options = options
+    }
+
+    deinit {
+        if let easy { curl_easy_cleanup(easy) }
+        if let headerList { curl_slist_free_all(headerList) }
+    }
+
+    func setContinuation(_ c: CheckedContinuation<Result<UpstreamResponse, TransportError>, Never>) {
+        lock.withLock { $0.continuation = c }
+    }
+
+    func finish(_ result: Result<UpstreamResponse, TransportError>) {
+        let continuation = lock.withLock {
+            state -> CheckedContinuation<Result<UpstreamResponse, TransportError>, Never>? in
+            guard !state.done else { return nil }
+            state.done = true
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        continuation?.resume(returning: result)
+    }
+
+    func makeEasyHandle() -> UnsafeMutableRawPointer? {
+        guard let easy = curl_easy_init() else { return nil }
+        self.easy = easy
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        _ = agw_easy_setopt_ptr(easy, CURLOPT_PRIVATE, me)
+        _ = agw_easy_setopt_ptr(easy, CURLOPT_URL, request.url)
+        _ = agw_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
+        _ = agw_easy_setopt_ptr(easy, CURLOPT_PROTOCOLS_STR, "http,https")
+        _ = agw_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeoutSeconds * 1000))
+        _ = agw_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, max(1, Int(request.timeoutSeconds * 1000)))
+        if let ca = options.caFile { _ = agw_easy_setopt_ptr(easy, CURLOPT_CAINFO, ca) }
+        switch request.method {
+        case "GET" where request.body.isEmpty:
+            _ = agw_easy_setopt_long(easy, CURLOPT_HTTPGET, 1)
+        case "POST":
+            _ = agw_easy_setopt_long(easy, CURLOPT_POST, 1)
+            setBody(easy)
+        default:
+            _ = agw_easy_setopt_ptr(easy, CURLOPT_CUSTOMREQUEST, request.method)
+            if !request.body.isEmpty { setBody(easy) }
+        }
+        var list: UnsafeMutablePointer<curl_slist>?
+        var sawAccept = false
+        for field in request.headers {
+            if field.name.caseInsensitiveEquals("accept") { sawAccept = true }
+            // "Name:" with an empty value would tell curl to drop the header; "Name;" sends it empty.
+            let line = field.value.isEmpty ? "\(field.name);" : "\(field.name): \(field.value)"
+            list = curl_slist_append(list, line)
+        }
+        // Suppress headers curl would add on its own: the request must be exactly what we built.
+        list = curl_slist_append(list, "Expect:")
+        if !sawAccept { list = curl_slist_append(list, "Accept:") }
+        headerList = list
+        _ = agw_easy_setopt_ptr(easy, CURLOPT_HTTPHEADER, list)
+        _ = agw_easy_setopt_writefn(easy, CURLOPT_WRITEFUNCTION, Transfer.writeCallback)
+        _ = agw_easy_setopt_ptr(easy, CURLOPT_WRITEDATA, me)
+        _ = agw_easy_setopt_writefn(easy, CURLOPT_HEADERFUNCTION, Transfer.headerCallback)
+        _ = agw_easy_setopt_ptr(easy, CURLOPT_HEADERDATA, me)
+        return easy
+    }
+
+    private func setBody(_ easy: UnsafeMutableRawPointer) {
+        _ = agw_easy_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
+        request.body.withUnsafeBytes { buf in
+            var empty: UInt8 = 0
+            if let base = buf.baseAddress {
+                _ = agw_easy_setopt_ptr(easy, CURLOPT_COPYPOSTFIELDS, base)
+            } else {
+                _ = agw_easy_setopt_ptr(easy, CURLOPT_COPYPOSTFIELDS, &empty)
+            }
+        }
+    }
+
+    private static let writeCallback: agw_write_cb = { data, size, count, user in
+        guard let user, let data else { return 0 }
+        let transfer = Unmanaged<Transfer>.fromOpaque(user).takeUnretainedValue()
+        let n = size * count
+        if transfer.responseBody.count + n > transfer.options.maxResponseBytes {
+            transfer.tooLarge = true
+            return 0
+        }
+        data.withMemoryRebound(to: UInt8.self, capacity: n) {
+            transfer.responseBody.append(contentsOf: UnsafeBufferPointer(start: $0, count: n))
+        }
+        return n
+    }
+
+    private static let headerCallback: agw_write_cb = { data, size, count, user in
+        guard let user, let data else { return 0 }
+        let transfer = Unmanaged<Transfer>.fromOpaque(user).takeUnretainedValue()
+        let n = size * count
+        let line = data.withMemoryRebound(to: UInt8.self, capacity: n) {
+            String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self)
+        }
+        if line.hasPrefix("HTTP/") {
+            // A new status line (an interim 1xx answer came first): start the header list again.
+            transfer.responseHeaders = HeaderList()
+        } else if let colon = line.firstIndex(of: ":") {
+            let name = String(line[..<colon])
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+            if !HopByHop.contains(name) { transfer.responseHeaders.append(name, value) }
+        }
+        return n
+    }
+
+    /// Called on the curl thread when the transfer is done.
+    func complete(code: CURLcode) {
+        guard let easy else { return }
+        if code == CURLE_OK {
+            var status = 0
+            _ = agw_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+            finish(.success(UpstreamResponse(status: status, headers: responseHeaders, body: responseBody)))
+            return
+        }
+        let reason = String(cString: curl_easy_strerror(code))
+        var connectTime = 0
+        _ = agw_easy_getinfo_long(easy, CURLINFO_CONNECT_TIME_T, &connectTime)
+        let error: TransportError
+        switch code {
+        case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_CONNECT,
+            CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE,
+            CURLE_UNSUPPORTED_PROTOCOL, CURLE_URL_MALFORMAT:
+            error = .unreachable(reason)
+        case CURLE_OPERATION_TIMEDOUT:
+            error = connectTime == 0 ? .unreachable("connect timed out") : .timeout(reason)
+        case CURLE_WRITE_ERROR where tooLarge:
+            error = .badResponse("response larger than \(options.maxResponseBytes) bytes")
+        default:
+            error = .badResponse(reason)
+        }
+        finish(.failure(error))
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import Gateway
+
+/// Starts a real gateway on loopback ports from a YAML config written for the test.
+struct TestGateway {
+    let instance: GatewayInstance
+    let directory: String
+    var port: Int { instance.port }
+    var adminPort: Int { instance.adminPort ?? 0 }
+
+    static let orgToken = "test-org-token-0123456789abcdef"
+    static let auditKey = "0123456789abcdef0123456789abcdef"
+
+    /// `upstream` is a base URL ("http://127.0.0.1:N/v1") or nil for the built-in simulator.
+    static func start(
+        upstream: String?, extraYAML: String = "", policies: String? = nil, keys: String = "keys: []\n",
+        environment: [String: String] = [:]
+    ) throws -> TestGateway {
+        let dir = NSTemporaryDirectory() + "agw-test-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let upstreamYAML =
+            upstream.map { "  baseURL: \($0)\n  simulate: false\n" } ?? "  simulate: true\n"
+        let yaml = """
+            listen: { address: 127.0.0.1, port: 0, maxBodyBytes: 1048576 }
+            admin: { address: 127.0.0.1, port: 0 }
+            upstream:
+            \(upstreamYAML)  timeoutSeconds: 5
+              connectTimeoutSeconds: 2
+              pools:
+                default:
+                  tokens: [ { id: org-main, env: TEST_ORG_TOKEN } ]
+            keys: keys.yaml
+            policies: policies.yaml
+            audit: { directory: audit, hmacKey: { env: TEST_AUDIT_KEY } }
+            \(extraYAML)
+            """
+        try yaml.write(toFile: dir + "/gateway.yaml", atomically: true, encoding: .utf8)
+        try keys.write(toFile: dir + "/keys.yaml", atomically: true, encoding: .utf8)
+        try (policies ?? "policies: {}\n").write(toFile: dir + "/policies.yaml", atomically: true, encoding: .utf8)
+        var env = ProcessInfo.processInfo.environment
+        env["TEST_ORG_TOKEN"] = orgToken
+        env["TEST_AUDIT_KEY"] = auditKey
+        for (k, v) in environment { env[k] = v }
+        let config = try GatewayConfig.load(path: dir + "/gateway.yaml")
+        let instance = try GatewayInstance(config: config, environment: env)
+        try instance.start()
+        return TestGateway(instance: instance, directory: dir)
+    }
+
+    func stop() {
+        instance.shutdown(drainSeconds: 2)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
