@@ -19,7 +19,7 @@ struct ConfigCommand: ParsableCommand {
             do {
                 _ = try config.resolveTokens()
             } catch {
-                throw ValidationError("\(error)")
+                throw CommandFailure("\(error)")
             }
             print("\(config.file): OK (pools: \(config.upstream.pools.keys.sorted().joined(separator: ", ")))")
         }

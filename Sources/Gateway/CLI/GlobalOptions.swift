@@ -14,7 +14,7 @@ public struct GlobalOptions: ParsableArguments {
         do {
             return try GatewayConfig.load(path: config)
         } catch let error as ConfigError {
-            throw ValidationError(error.description)
+            throw CommandFailure(error.description)
         }
     }
 }

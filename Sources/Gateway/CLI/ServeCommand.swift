@@ -23,7 +23,7 @@ struct ServeCommand: AsyncParsableCommand {
             instance = try GatewayInstance(config: config)
             try instance.start()
         } catch {
-            throw ValidationError("\(error)")
+            throw CommandFailure("\(error)")
         }
         var line = "astro-gateway listening on http://\(config.listen.address):\(instance.port)"
         if let adminPort = instance.adminPort { line += ", admin on http://\(config.admin!.address):\(adminPort)" }
