@@ -26,7 +26,8 @@ public final class AstroSimulator: Sendable {
     public func handle(_ request: SimulatorRequest) async -> SimulatorResponse {
         let requestId = UUID().uuidString.lowercased()
         let fault =
-            config.honoursFaultHeader ? FaultDirective(header: request.header(FaultDirective.headerName)) : FaultDirective()
+            config.honoursFaultHeader
+            ? FaultDirective(header: request.header(FaultDirective.headerName)) : FaultDirective()
         if fault.hang {
             do {
                 try await Task.sleep(for: .seconds(config.hangSeconds))
@@ -54,7 +55,9 @@ public final class AstroSimulator: Sendable {
     /// Clears the trace and the stats; resources and rate-limit windows stay.
     public func resetTrace() { engine.withLock { $0.resetTrace() } }
 
-    private func finish(_ response: SimulatorResponse, request: SimulatorRequest, requestId: String) -> SimulatorResponse {
+    private func finish(_ response: SimulatorResponse, request: SimulatorRequest, requestId: String)
+        -> SimulatorResponse
+    {
         var response = response
         response.headers.append((name: "X-Request-Id", value: requestId))
         if let version = request.header("X-API-Version") {

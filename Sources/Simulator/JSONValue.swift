@@ -1,5 +1,3 @@
-import Foundation
-
 /// A JSON document as the simulator stores and returns it.
 ///
 /// Integers and doubles are kept apart so that an id-like number sent by a client comes back
@@ -51,29 +49,11 @@ extension JSONValue {
 
 // MARK: - Parsing
 
-extension JSONValue: Decodable {
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int64.self) {
-            self = .integer(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .double(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
-
-    /// Parses UTF-8 JSON text; throws on anything that is not exactly one JSON value.
-    public static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+extension JSONValue {
+    /// Parses exactly one JSON value (RFC 8259, strict: no trailing commas, comments or BOM).
+    public static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes)
+        return try parser.parseDocument()
     }
 }
 
