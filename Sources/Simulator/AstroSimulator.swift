@@ -30,7 +30,7 @@ public final class AstroSimulator: Sendable {
             ? FaultDirective(header: request.header(FaultDirective.headerName)) : FaultDirective()
         if fault.hang {
             do {
-                try await Task.sleep(for: .seconds(config.hangSeconds))
+                try await Task.sleep(for: .seconds(Self.sleepable(config.hangSeconds)))
             } catch {
                 let response = AstroError.response(503, "Request cancelled while hanging", requestId: requestId)
                 return finish(response, request: request, requestId: requestId)
@@ -41,7 +41,7 @@ public final class AstroSimulator: Sendable {
             requestId: requestId, timestamp: RFC3339.format(secondsSince1970: Int64(now.rounded(.down))),
             wallSeconds: now, fault: fault)
         let response = engine.withLock { $0.handle(request, context) }
-        let delay = config.latencySeconds + fault.delaySeconds
+        let delay = Self.sleepable(config.latencySeconds + fault.delaySeconds)
         if delay > 0 { try? await Task.sleep(for: .seconds(delay)) }
         return finish(response, request: request, requestId: requestId)
     }
@@ -54,6 +54,11 @@ public final class AstroSimulator: Sendable {
 
     /// Clears the trace and the stats; resources and rate-limit windows stay.
     public func resetTrace() { engine.withLock { $0.resetTrace() } }
+
+    /// A delay `Task.sleep` accepts: finite, not negative, at most a day.
+    static func sleepable(_ seconds: Double) -> Double {
+        seconds.isFinite ? min(max(seconds, 0), 86_400) : 0
+    }
 
     private func finish(_ response: SimulatorResponse, request: SimulatorRequest, requestId: String)
         -> SimulatorResponse

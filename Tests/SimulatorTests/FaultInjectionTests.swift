@@ -83,12 +83,21 @@ import Testing
         #expect(Set(first) == [200, 500])
     }
 
+    @Test func sleepableDelaysAreBounded() {
+        #expect(AstroSimulator.sleepable(.infinity) == 0)
+        #expect(AstroSimulator.sleepable(.nan) == 0)
+        #expect(AstroSimulator.sleepable(-3) == 0)
+        #expect(AstroSimulator.sleepable(1e300) == 86_400)
+        #expect(AstroSimulator.sleepable(0.25) == 0.25)
+    }
+
     @Test(arguments: [
         ("delay=2.5", FaultDirective(delaySeconds: 2.5)),
         ("status=503, delay=0.5", FaultDirective(delaySeconds: 0.5, status: 503)),
         (" hang ", FaultDirective(hang: true)),
         ("status=200,delay=-1,delay=nan,bogus,hang=1", FaultDirective()),
         ("STATUS=429", FaultDirective(status: 429)),
+        ("delay=1e300", FaultDirective(delaySeconds: FaultDirective.maximumDelaySeconds)),
     ])
     func faultHeaderParsing(header: String, expected: FaultDirective) {
         #expect(FaultDirective(header: header) == expected)
