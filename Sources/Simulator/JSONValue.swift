@@ -2,7 +2,7 @@
 ///
 /// Integers and doubles are kept apart so that an id-like number sent by a client comes back
 /// exactly as sent. Objects serialize with sorted keys, which keeps responses deterministic.
-public enum JSONValue: Sendable, Hashable {
+enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
     case integer(Int64)
@@ -13,35 +13,35 @@ public enum JSONValue: Sendable, Hashable {
 }
 
 /// A JSON object: the shape of every stored resource.
-public typealias JSONObject = [String: JSONValue]
+typealias JSONObject = [String: JSONValue]
 
 extension JSONValue {
-    public subscript(key: String) -> JSONValue? {
+    subscript(key: String) -> JSONValue? {
         if case .object(let fields) = self { return fields[key] }
         return nil
     }
 
-    public var stringValue: String? {
+    var stringValue: String? {
         if case .string(let value) = self { return value }
         return nil
     }
 
-    public var boolValue: Bool? {
+    var boolValue: Bool? {
         if case .bool(let value) = self { return value }
         return nil
     }
 
-    public var integerValue: Int64? {
+    var integerValue: Int64? {
         if case .integer(let value) = self { return value }
         return nil
     }
 
-    public var arrayValue: [JSONValue]? {
+    var arrayValue: [JSONValue]? {
         if case .array(let value) = self { return value }
         return nil
     }
 
-    public var objectValue: JSONObject? {
+    var objectValue: JSONObject? {
         if case .object(let value) = self { return value }
         return nil
     }
@@ -51,7 +51,7 @@ extension JSONValue {
 
 extension JSONValue {
     /// Parses exactly one JSON value (RFC 8259, strict: no trailing commas, comments or BOM).
-    public static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
+    static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
         var parser = JSONParser(bytes: bytes)
         return try parser.parseDocument()
     }
@@ -61,13 +61,13 @@ extension JSONValue {
 
 extension JSONValue {
     /// Compact JSON text with object keys sorted.
-    public var serialized: String {
+    var serialized: String {
         var text = ""
         write(into: &text)
         return text
     }
 
-    public var utf8Bytes: [UInt8] { Array(serialized.utf8) }
+    var utf8Bytes: [UInt8] { Array(serialized.utf8) }
 
     private func write(into text: inout String) {
         switch self {
