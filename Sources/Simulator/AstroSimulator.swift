@@ -26,10 +26,11 @@ public final class AstroSimulator: Sendable {
     public func handle(_ request: SimulatorRequest) async -> SimulatorResponse {
         let requestId = UUID().uuidString.lowercased()
         let fault =
-            config.honoursFaultHeader ? FaultDirective(header: request.header(FaultDirective.headerName)) : FaultDirective()
+            config.honoursFaultHeader
+            ? FaultDirective(header: request.header(FaultDirective.headerName)) : FaultDirective()
         if fault.hang {
             do {
-                try await Task.sleep(for: .seconds(config.hangSeconds))
+                try await Task.sleep(for: .seconds(Self.sleepable(config.hangSeconds)))
             } catch {
                 let response = AstroError.response(503, "Request cancelled while hanging", requestId: requestId)
                 return finish(response, request: request, requestId: requestId)
@@ -40,7 +41,7 @@ public final class AstroSimulator: Sendable {
             requestId: requestId, timestamp: RFC3339.format(secondsSince1970: Int64(now.rounded(.down))),
             wallSeconds: now, fault: fault)
         let response = engine.withLock { $0.handle(request, context) }
-        let delay = config.latencySeconds + fault.delaySeconds
+        let delay = Self.sleepable(config.latencySeconds + fault.delaySeconds)
         if delay > 0 { try? await Task.sleep(for: .seconds(delay)) }
         return finish(response, request: request, requestId: requestId)
     }
@@ -54,7 +55,14 @@ public final class AstroSimulator: Sendable {
     /// Clears the trace and the stats; resources and rate-limit windows stay.
     public func resetTrace() { engine.withLock { $0.resetTrace() } }
 
-    private func finish(_ response: SimulatorResponse, request: SimulatorRequest, requestId: String) -> SimulatorResponse {
+    /// A delay `Task.sleep` accepts: finite, not negative, at most a day.
+    static func sleepable(_ seconds: Double) -> Double {
+        seconds.isFinite ? min(max(seconds, 0), 86_400) : 0
+    }
+
+    private func finish(_ response: SimulatorResponse, request: SimulatorRequest, requestId: String)
+        -> SimulatorResponse
+    {
         var response = response
         response.headers.append((name: "X-Request-Id", value: requestId))
         if let version = request.header("X-API-Version") {

@@ -15,6 +15,8 @@ public struct FaultDirective: Sendable, Equatable {
     public var hang = false
 
     public static let headerName = "X-Simulator-Fault"
+    /// Delays are capped (an hour) so a hostile header cannot overflow a `Duration`.
+    public static let maximumDelaySeconds = 3600.0
 
     public init(delaySeconds: Double = 0, status: Int? = nil, hang: Bool = false) {
         self.delaySeconds = delaySeconds
@@ -30,7 +32,9 @@ public struct FaultDirective: Sendable, Equatable {
             }
             switch (parts.first?.lowercased(), parts.count > 1 ? parts[1] : nil) {
             case ("delay", let value?):
-                if let seconds = Double(value), seconds.isFinite, seconds > 0 { delaySeconds = seconds }
+                if let seconds = Double(value), seconds.isFinite, seconds > 0 {
+                    delaySeconds = min(seconds, Self.maximumDelaySeconds)
+                }
             case ("status", let value?):
                 if let code = Int(value), (400...599).contains(code) { status = code }
             case ("hang", nil):

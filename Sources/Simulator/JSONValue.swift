@@ -1,10 +1,8 @@
-import Foundation
-
 /// A JSON document as the simulator stores and returns it.
 ///
 /// Integers and doubles are kept apart so that an id-like number sent by a client comes back
 /// exactly as sent. Objects serialize with sorted keys, which keeps responses deterministic.
-public enum JSONValue: Sendable, Hashable {
+enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
     case integer(Int64)
@@ -15,35 +13,35 @@ public enum JSONValue: Sendable, Hashable {
 }
 
 /// A JSON object: the shape of every stored resource.
-public typealias JSONObject = [String: JSONValue]
+typealias JSONObject = [String: JSONValue]
 
 extension JSONValue {
-    public subscript(key: String) -> JSONValue? {
+    subscript(key: String) -> JSONValue? {
         if case .object(let fields) = self { return fields[key] }
         return nil
     }
 
-    public var stringValue: String? {
+    var stringValue: String? {
         if case .string(let value) = self { return value }
         return nil
     }
 
-    public var boolValue: Bool? {
+    var boolValue: Bool? {
         if case .bool(let value) = self { return value }
         return nil
     }
 
-    public var integerValue: Int64? {
+    var integerValue: Int64? {
         if case .integer(let value) = self { return value }
         return nil
     }
 
-    public var arrayValue: [JSONValue]? {
+    var arrayValue: [JSONValue]? {
         if case .array(let value) = self { return value }
         return nil
     }
 
-    public var objectValue: JSONObject? {
+    var objectValue: JSONObject? {
         if case .object(let value) = self { return value }
         return nil
     }
@@ -51,29 +49,11 @@ extension JSONValue {
 
 // MARK: - Parsing
 
-extension JSONValue: Decodable {
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int64.self) {
-            self = .integer(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .double(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
-
-    /// Parses UTF-8 JSON text; throws on anything that is not exactly one JSON value.
-    public static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+extension JSONValue {
+    /// Parses exactly one JSON value (RFC 8259, strict: no trailing commas, comments or BOM).
+    static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes)
+        return try parser.parseDocument()
     }
 }
 
@@ -81,13 +61,13 @@ extension JSONValue: Decodable {
 
 extension JSONValue {
     /// Compact JSON text with object keys sorted.
-    public var serialized: String {
+    var serialized: String {
         var text = ""
         write(into: &text)
         return text
     }
 
-    public var utf8Bytes: [UInt8] { Array(serialized.utf8) }
+    var utf8Bytes: [UInt8] { Array(serialized.utf8) }
 
     private func write(into text: inout String) {
         switch self {

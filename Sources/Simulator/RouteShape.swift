@@ -39,7 +39,9 @@ struct RouteShapes: Sendable {
             if key.count >= 1, key.last == "{}" { collectionKeys.insert(Array(key.dropLast())) }
         }
         for key in collectionKeys {
-            if case .some(let literal) = key.last { collections[key] = CollectionInfo(itemsKey: Self.itemsKey(literal)) }
+            if case .some(let literal) = key.last {
+                collections[key] = CollectionInfo(itemsKey: Self.itemsKey(literal))
+            }
         }
         for route in catalogue.routes {
             shapes[route.operationId] = Self.classify(route, collections: collectionKeys)

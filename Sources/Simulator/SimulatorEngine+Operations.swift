@@ -18,7 +18,8 @@ extension SimulatorEngine {
         if let required = Fixtures.requiredQuery[operationId] {
             let absent = required.filter { call.query.values($0).isEmpty }
             if !absent.isEmpty {
-                return call.invalid(absent.map { FieldError(field: $0, code: "required", message: "\($0) is required") })
+                return call.invalid(
+                    absent.map { FieldError(field: $0, code: "required", message: "\($0) is required") })
             }
         }
         if call.route.method == "POST" {
@@ -84,8 +85,11 @@ extension SimulatorEngine {
 
     static func parseBody(_ raw: [UInt8]) -> Result<JSONObject, ValidationFailure> {
         if raw.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) { return .success([:]) }
-        guard let value = try? JSONValue.parse(raw) else {
-            return .failure(ValidationFailure("body", "invalid", "request body is not valid JSON"))
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(raw)
+        } catch {
+            return .failure(ValidationFailure("body", "invalid", "request body is not valid JSON (\(error))"))
         }
         guard case .object(let object) = value else {
             return .failure(ValidationFailure("body", "type", "request body must be a JSON object"))
@@ -120,7 +124,8 @@ extension SimulatorEngine {
         let paging: Paging
         let sortedItems: [JSONObject]
         do {
-            paging = try Paging(query: call.query, maximumLimit: Fixtures.cappedLists.contains(call.route.operationId) ? 1000 : nil)
+            paging = try Paging(
+                query: call.query, maximumLimit: Fixtures.cappedLists.contains(call.route.operationId) ? 1000 : nil)
             sortedItems = try ListSorting(call.query.values("sorts")).apply(to: items)
         } catch {
             return call.invalid(error.fieldErrors)
@@ -192,7 +197,8 @@ extension SimulatorEngine {
             return userTeams(call, userId: id)
         case ("POST", "hibernation-override"):
             guard let hibernating = call.body["isHibernating"]?.boolValue else {
-                return call.invalid(ValidationFailure("isHibernating", "type", "isHibernating must be a boolean").fieldErrors)
+                return call.invalid(
+                    ValidationFailure("isHibernating", "type", "isHibernating must be a boolean").fieldErrors)
             }
             var override: JSONObject = ["isHibernating": .bool(hibernating), "isActive": .bool(true)]
             if let until = call.body["overrideUntil"] { override["overrideUntil"] = until }
@@ -244,7 +250,8 @@ extension SimulatorEngine {
         switch action {
         case "bulk-create":
             guard let entries = call.body[itemsKey]?.arrayValue, !entries.isEmpty else {
-                return call.invalid(ValidationFailure(itemsKey, "required", "\(itemsKey) must be a non-empty array").fieldErrors)
+                return call.invalid(
+                    ValidationFailure(itemsKey, "required", "\(itemsKey) must be a non-empty array").fieldErrors)
             }
             var bodies: [JSONObject] = []
             for entry in entries {
@@ -272,7 +279,8 @@ extension SimulatorEngine {
         case "bulk-delete":
             let idsKey = String(itemsKey.dropLast()) + "Ids"
             guard let ids = call.body[idsKey]?.arrayValue?.compactMap(\.stringValue), !ids.isEmpty else {
-                return call.invalid(ValidationFailure(idsKey, "required", "\(idsKey) must be a non-empty array").fieldErrors)
+                return call.invalid(
+                    ValidationFailure(idsKey, "required", "\(idsKey) must be a non-empty array").fieldErrors)
             }
             for id in ids { store.remove(from: collection, id: id) }
             return .noContent
@@ -332,7 +340,9 @@ extension SimulatorEngine {
             return call.invalid(ValidationFailure("sources", "oneof", "unknown log source \(unknown)").fieldErrors)
         }
         let paging: Paging
-        do { paging = try Paging(query: call.query, maximumLimit: nil) } catch { return call.invalid(error.fieldErrors) }
+        do { paging = try Paging(query: call.query, maximumLimit: nil) } catch {
+            return call.invalid(error.fieldErrors)
+        }
         var lines: [JSONValue] = []
         for source in sources {
             for index in 0..<5 {

@@ -129,7 +129,8 @@ struct SimulatorEngine: Sendable {
                 time: now, tokenId: tokenId, method: request.method, operationId: operationId,
                 status: response.status, requestId: context.requestId))
         if request.method != "GET", (200..<300).contains(response.status), let operationId {
-            recordAuditEvent(operationId: operationId, method: request.method, path: String(path), tokenId: tokenId,
+            recordAuditEvent(
+                operationId: operationId, method: request.method, path: String(path), tokenId: tokenId,
                 context: context)
         }
         return response
@@ -145,7 +146,9 @@ struct SimulatorEngine: Sendable {
 
     private mutating func record(_ entry: SimulatorTraceEntry) {
         guard config.traceCapacity > 0 else { return }
-        if trace.count >= config.traceCapacity { trace.removeFirst(max(1, min(trace.count, config.traceCapacity / 10))) }
+        if trace.count >= config.traceCapacity {
+            trace.removeFirst(max(1, min(trace.count, config.traceCapacity / 10)))
+        }
         trace.append(entry)
     }
 
