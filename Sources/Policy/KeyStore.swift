@@ -50,7 +50,8 @@ public struct KeyStore: Sendable, Equatable {
         while positionById[id] != nil { id = LocalKeyFormat.newKeyId() }
         let plaintext = LocalKeyFormat.newKey(keyId: id)
         let record = LocalKey(
-            id: id, name: name, policy: policy, created: Self.wholeSeconds(now), expires: expires.map(Self.wholeSeconds),
+            id: id, name: name, policy: policy, created: Self.wholeSeconds(now),
+            expires: expires.map(Self.wholeSeconds),
             note: note, digests: [LocalKey.Digest(sha256: LocalKeyFormat.digest(ofKey: plaintext))])
         // The id was just checked to be unused and is well formed, so insertion cannot fail.
         try? insert(record)

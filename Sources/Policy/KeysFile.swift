@@ -129,7 +129,9 @@ extension KeyStore {
             out += "    digests:\n"
             for digest in key.digests {
                 out += "      - sha256: \(Self.quoted(digest.sha256))\n"
-                if let until = digest.validUntil { out += "        validUntil: \(Self.quoted(Self.timestamp(until)))\n" }
+                if let until = digest.validUntil {
+                    out += "        validUntil: \(Self.quoted(Self.timestamp(until)))\n"
+                }
             }
         }
         return out

@@ -35,7 +35,8 @@ extension PolicySet {
             } else {
                 verdict = Self.evaluate(rule, route: request.route, parameters: parameters, evidence: &evidence)
             }
-            trace.append(RuleEvaluation(rule: rule.label, effect: rule.effect, matched: verdict.matched, reason: verdict.reason))
+            trace.append(
+                RuleEvaluation(rule: rule.label, effect: rule.effect, matched: verdict.matched, reason: verdict.reason))
             guard verdict.matched else { continue }
             if rule.effect == .deny, decidingDeny == nil { decidingDeny = rule }
             if rule.effect == .allow, decidingAllow == nil { decidingAllow = rule }
@@ -53,7 +54,8 @@ extension PolicySet {
         }
         return Decision(
             policyName: policy.name, operationId: request.operationId, effect: .deny, shadow: shadow, rule: nil,
-            message: "no rule allows \(request.operationId)\(Self.describe(parameters: parameters, evidence: &evidence))",
+            message:
+                "no rule allows \(request.operationId)\(Self.describe(parameters: parameters, evidence: &evidence))",
             upstreamPool: policy.upstream, trace: trace)
     }
 

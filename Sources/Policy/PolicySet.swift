@@ -129,7 +129,9 @@ struct PolicyParser {
             case "operations":
                 hasSelector = true
                 let items = try nonEmptyList(value, "\(label) operations")
-                operations = try selector(items, label: label, what: "operationId") { catalogue.route(operationId: $0) != nil }
+                operations = try selector(items, label: label, what: "operationId") {
+                    catalogue.route(operationId: $0) != nil
+                }
                 if operations != nil { explicitOperations = items }
             case "families":
                 hasSelector = true
@@ -149,7 +151,8 @@ struct PolicyParser {
             }
         }
         guard hasSelector else {
-            throw doc.error(node, "\(label): a rule needs operations, families or methods (use operations: [\"*\"] for all)")
+            throw doc.error(
+                node, "\(label): a rule needs operations, families or methods (use operations: [\"*\"] for all)")
         }
         let rule = Rule(
             effect: effect, index: index, label: label, name: name, operations: operations, families: families,
@@ -215,7 +218,8 @@ struct PolicyParser {
                 )
             }
             let subject: Constraint.Subject =
-                QueryString.workspaceKeys.contains(key) ? .workspace : .pathParameter(ParameterAliases.canonicalName(key))
+                QueryString.workspaceKeys.contains(key)
+                ? .workspace : .pathParameter(ParameterAliases.canonicalName(key))
             guard subjects.insert(subject).inserted else {
                 throw doc.error(keyNode, "\(label): '\(key)' repeats a constraint already given (aliases count as one)")
             }

@@ -20,7 +20,8 @@ public struct TargetNormalizer: Sendable {
     }
 
     /// Normalizes a target given as the bytes received on the wire.
-    public func normalize(method: String, rawTarget: some Collection<UInt8>) throws(TargetRefusal) -> NormalizedRequest {
+    public func normalize(method: String, rawTarget: some Collection<UInt8>) throws(TargetRefusal) -> NormalizedRequest
+    {
         let bytes = Array(rawTarget)
         guard Self.isMethodToken(method) else { throw .invalidMethod }
         try Self.checkForm(bytes)

@@ -79,7 +79,8 @@ public enum TargetRefusal: Error, Sendable, Equatable {
         case .dotSegment: "request path contains a dot segment ('.' or '..')"
         case .emptySegment: "request path contains an empty segment ('//' or a trailing '/')"
         case .disallowedQueryCharacter(let byte): "query contains a disallowed character (0x\(Self.hex(byte)))"
-        case .ambiguousQueryKey: "query has an ambiguous spelling of a workspace filter key (use workspaceId or workspaceIds)"
+        case .ambiguousQueryKey:
+            "query has an ambiguous spelling of a workspace filter key (use workspaceId or workspaceIds)"
         case .notUnderV1: "no such route (the API is served under /v1/)"
         case .unknownRoute: "no such route in the Astro v1 API"
         case .methodNotAllowed(let allowed): "method not allowed here; allowed: \(allowed.joined(separator: ", "))"

@@ -47,7 +47,8 @@ struct YAMLDocument {
             guard seen.insert(key).inserted else { throw error(keyNode, "\(what): duplicate key '\(key)'") }
             if let allowed, !allowed.contains(key) {
                 throw error(
-                    keyNode, "\(what): unknown key '\(key)' (expected one of: \(allowed.sorted().joined(separator: ", ")))")
+                    keyNode,
+                    "\(what): unknown key '\(key)' (expected one of: \(allowed.sorted().joined(separator: ", ")))")
             }
             pairs.append((key, keyNode, value))
         }

@@ -70,7 +70,9 @@ import Testing
         let post = try Self.normalizer.normalize(method: "POST", rawTarget: "/v1/organizations/o1/roles/r1")
         #expect(get.parameters["roleId"] == "r1")
         #expect(post.parameters["customRoleId"] == "r1")
-        #expect(ParameterAliases.canonicalParameters(post.parameters) == ParameterAliases.canonicalParameters(get.parameters))
+        #expect(
+            ParameterAliases.canonicalParameters(post.parameters)
+                == ParameterAliases.canonicalParameters(get.parameters))
     }
 
     @Test func literalBeatsParameter() throws {

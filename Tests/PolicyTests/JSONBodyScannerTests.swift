@@ -9,7 +9,9 @@ import Testing
 
     @Test func extractsTopLevelWorkspaces() {
         #expect(Self.scan(#"{"workspaceId":"w1"}"#) == .workspaces(["w1"]))
-        #expect(Self.scan(#" { "a" : [1, -2.5e-3, {"workspaceId":"inner"}], "workspaceIds" : ["w2","w3"] } "#) == .workspaces(["w2", "w3"]))
+        #expect(
+            Self.scan(#" { "a" : [1, -2.5e-3, {"workspaceId":"inner"}], "workspaceIds" : ["w2","w3"] } "#)
+                == .workspaces(["w2", "w3"]))
         #expect(Self.scan(#"{"name":"x"}"#) == .workspaces([]))
         #expect(Self.scan("{}") == .workspaces([]))
         #expect(Self.scan(#"{"workspaceId":"\ud83d\ude00"}"#) == .workspaces(["😀"]))
@@ -19,7 +21,8 @@ import Testing
         "", "[]", "\"x\"", "{", "{\"a\":}", "{\"a\":1,}", "{\"a\" 1}", "{'a':1}", "{\"a\":01}", "{\"a\":1.}",
         "{\"a\":.5}", "{\"a\":tru}", "{\"a\":\"\u{01}\"}", "{\"a\":\"\\x\"}", "{\"a\":\"\\ud800\"}",
         "{\"a\":\"\\udc00\"}", "{\"a\":1}{}", "\u{FEFF}{}", "{\"a\":1,\"a\":2}", "{\"A\":1,\"a\":2}",
-        "{\"workspaceId\":1}", "{\"workspaceIds\":\"w\"}", "{\"workspaceIds\":[1]}", "{\"workspaceId\":\"w\",\"WORKSPACEID\":\"w\"}",
+        "{\"workspaceId\":1}", "{\"workspaceIds\":\"w\"}", "{\"workspaceIds\":[1]}",
+        "{\"workspaceId\":\"w\",\"WORKSPACEID\":\"w\"}",
         "{\"Kelvin\":1,\"kelvin\":2}", "{\"x\":NaN}", "{\"x\":Infinity}", "{\"x\":-}",
     ])
     func refused(text: String) {

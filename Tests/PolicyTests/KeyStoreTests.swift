@@ -32,13 +32,18 @@ import Testing
         #expect(
             store.authenticate(authorizationHeaderValues: Self.bearer(key) + Self.bearer(key), now: now)
                 == .failed(.multipleAuthorizationHeaders))
-        for value in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Token " + key, key, "Bearer " + key + " ", "Bearer\t" + key] {
+        for value in [
+            "Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Token " + key, key, "Bearer " + key + " ", "Bearer\t" + key,
+        ] {
             #expect(store.authenticate(authorizationHeaderValues: [value], now: now) == .failed(.notBearer), "\(value)")
         }
-        for token in ["abc", "agw_", "agw__x", "AGW_" + key.dropFirst(4), "agw_\(record.id)", "agw_ID_secretsecretsecret1",
-            "agw_\(record.id)_short", "agw_\(record.id)_" + String(repeating: "a", count: 40) + "_x"]
-        {
-            #expect(store.authenticate(authorizationHeaderValues: Self.bearer(token), now: now) == .failed(.notGatewayKey), "\(token)")
+        for token in [
+            "abc", "agw_", "agw__x", "AGW_" + key.dropFirst(4), "agw_\(record.id)", "agw_ID_secretsecretsecret1",
+            "agw_\(record.id)_short", "agw_\(record.id)_" + String(repeating: "a", count: 40) + "_x",
+        ] {
+            #expect(
+                store.authenticate(authorizationHeaderValues: Self.bearer(token), now: now) == .failed(.notGatewayKey),
+                "\(token)")
         }
         var wrongSecret = Array(key)
         wrongSecret[wrongSecret.count - 1] = wrongSecret.last == "a" ? "b" : "a"
@@ -46,12 +51,18 @@ import Testing
         #expect(
             store.authenticate(authorizationHeaderValues: Self.bearer(String(wrongSecret)), now: now)
                 == .failed(.unknownOrWrongSecret))
-        #expect(store.authenticate(authorizationHeaderValues: Self.bearer(unknownId), now: now) == .failed(.unknownOrWrongSecret))
+        #expect(
+            store.authenticate(authorizationHeaderValues: Self.bearer(unknownId), now: now)
+                == .failed(.unknownOrWrongSecret))
         #expect(AuthFailure.unknownOrWrongSecret.message == "unknown key or wrong secret")
-        #expect(store.authenticate(authorizationHeaderValues: Self.bearer(key), now: Self.t0 + 3600) == .failed(.expired))
+        #expect(
+            store.authenticate(authorizationHeaderValues: Self.bearer(key), now: Self.t0 + 3600) == .failed(.expired))
         try store.revoke(id: record.id, now: Self.t0 + 120)
-        #expect(store.authenticate(authorizationHeaderValues: Self.bearer(key), now: Self.t0 + 119) == .authenticated(store.key(id: record.id)!))
-        #expect(store.authenticate(authorizationHeaderValues: Self.bearer(key), now: Self.t0 + 120) == .failed(.revoked))
+        #expect(
+            store.authenticate(authorizationHeaderValues: Self.bearer(key), now: Self.t0 + 119)
+                == .authenticated(store.key(id: record.id)!))
+        #expect(
+            store.authenticate(authorizationHeaderValues: Self.bearer(key), now: Self.t0 + 120) == .failed(.revoked))
         // The secret is checked first: a wrong secret for a revoked key does not learn it is revoked.
         #expect(
             store.authenticate(authorizationHeaderValues: Self.bearer(String(wrongSecret)), now: Self.t0 + 200)
@@ -67,21 +78,35 @@ import Testing
         #expect(newKey != oldKey && rotated.id == record.id)
         #expect(rotated.digests.count == 2)
         #expect(rotated.digests[0].validUntil == Self.t0 + 3610 && rotated.digests[1].validUntil == nil)
-        #expect(store.authenticate(authorizationHeaderValues: Self.bearer(oldKey), now: Self.t0 + 3609) == .authenticated(rotated))
-        #expect(store.authenticate(authorizationHeaderValues: Self.bearer(newKey), now: Self.t0 + 3609) == .authenticated(rotated))
-        #expect(store.authenticate(authorizationHeaderValues: Self.bearer(oldKey), now: Self.t0 + 3610) == .failed(.unknownOrWrongSecret))
-        #expect(store.authenticate(authorizationHeaderValues: Self.bearer(newKey), now: Self.t0 + 9999) == .authenticated(rotated))
+        #expect(
+            store.authenticate(authorizationHeaderValues: Self.bearer(oldKey), now: Self.t0 + 3609)
+                == .authenticated(rotated))
+        #expect(
+            store.authenticate(authorizationHeaderValues: Self.bearer(newKey), now: Self.t0 + 3609)
+                == .authenticated(rotated))
+        #expect(
+            store.authenticate(authorizationHeaderValues: Self.bearer(oldKey), now: Self.t0 + 3610)
+                == .failed(.unknownOrWrongSecret))
+        #expect(
+            store.authenticate(authorizationHeaderValues: Self.bearer(newKey), now: Self.t0 + 9999)
+                == .authenticated(rotated))
         // A second rotation after the grace drops the dead digest; with grace 0 the old one dies now.
         let (again, newest) = try store.rotate(id: record.id, grace: 0, now: Self.t0 + 7200)
         #expect(again.digests.count == 1)
-        #expect(store.authenticate(authorizationHeaderValues: Self.bearer(newKey), now: Self.t0 + 7200) == .failed(.unknownOrWrongSecret))
-        #expect(store.authenticate(authorizationHeaderValues: Self.bearer(newest), now: Self.t0 + 7200) == .authenticated(again))
+        #expect(
+            store.authenticate(authorizationHeaderValues: Self.bearer(newKey), now: Self.t0 + 7200)
+                == .failed(.unknownOrWrongSecret))
+        #expect(
+            store.authenticate(authorizationHeaderValues: Self.bearer(newest), now: Self.t0 + 7200)
+                == .authenticated(again))
         #expect(throws: KeyStoreError.unknownKey("missing")) { try store.rotate(id: "missing", grace: 0, now: Self.t0) }
     }
 
     @Test func yamlRoundTrip() throws {
         var store = try KeyStore()
-        let (a, _) = store.generate(name: "ci \"deployer\"\nline2", policy: "ci-deployer", expires: Self.t0 + 86_400, note: "owner: ops ✓", now: Self.t0 + 0.7)
+        let (a, _) = store.generate(
+            name: "ci \"deployer\"\nline2", policy: "ci-deployer", expires: Self.t0 + 86_400, note: "owner: ops ✓",
+            now: Self.t0 + 0.7)
         _ = store.generate(name: "reader", policy: "deploy-reader", now: Self.t0)
         _ = try store.rotate(id: a.id, grace: 600, now: Self.t0 + 5)
         let (b, _) = store.generate(name: "old", policy: "p", now: Self.t0)
@@ -98,12 +123,21 @@ import Testing
     @Test func keysFileErrorsNameTheLine() {
         let digest = String(repeating: "ab", count: 32)
         let cases: [(String, Int, String)] = [
-            ("keys:\n  - id: abc\n    name: a\n    policy: p\n    created: 2026-01-01T00:00:00Z\n    digests: [{sha256: \(digest)}]\n    colour: red\n", 7, "unknown key 'colour'"),
+            (
+                "keys:\n  - id: abc\n    name: a\n    policy: p\n    created: 2026-01-01T00:00:00Z\n    digests: [{sha256: \(digest)}]\n    colour: red\n",
+                7, "unknown key 'colour'"
+            ),
             ("keys:\n  - id: ABC\n", 2, "key id must be"),
             ("keys:\n  - id: abc\n    name: a\n    policy: p\n    created: yesterday\n", 5, "RFC 3339"),
-            ("keys:\n  - id: abc\n    name: a\n    policy: p\n    created: 2026-01-01T00:00:00Z\n    digests: [{sha256: xyz}]\n", 6, "64 hex"),
+            (
+                "keys:\n  - id: abc\n    name: a\n    policy: p\n    created: 2026-01-01T00:00:00Z\n    digests: [{sha256: xyz}]\n",
+                6, "64 hex"
+            ),
             ("keys:\n  - id: abc\n    name: a\n", 2, "missing 'policy'"),
-            ("keys:\n  - id: abc\n    name: a\n    policy: p\n    created: 2026-01-01T00:00:00Z\n    digests: []\n", 2, "no digests"),
+            (
+                "keys:\n  - id: abc\n    name: a\n    policy: p\n    created: 2026-01-01T00:00:00Z\n    digests: []\n",
+                2, "no digests"
+            ),
             ("keys: {a: 1}\n", 1, "must be a list"),
             ("keys:\n  - id: abc\n    name: [unclosed\n", 4, ""),
             ("secrets: []\n", 1, "unknown key 'secrets'"),
@@ -118,7 +152,12 @@ import Testing
                 #expect(fragment.isEmpty || error.message.contains(fragment), "\(error)")
             }
         }
-        let twice = "keys:\n" + String(repeating: "  - {id: abc, name: a, policy: p, created: 2026-01-01T00:00:00Z, digests: [{sha256: \(digest)}]}\n", count: 2)
+        let twice =
+            "keys:\n"
+            + String(
+                repeating:
+                    "  - {id: abc, name: a, policy: p, created: 2026-01-01T00:00:00Z, digests: [{sha256: \(digest)}]}\n",
+                count: 2)
         #expect(throws: ConfigFileError.self) { try KeyStore.parse(yaml: twice) }
     }
 
@@ -127,9 +166,14 @@ import Testing
         // id is answered like a wrong secret.
         var store = try KeyStore()
         var keys: [String] = []
-        for index in 0..<2_000 { keys.append(store.generate(name: "k\(index)", policy: "p", now: Self.t0).plaintextKey) }
+        for index in 0..<2_000 {
+            keys.append(store.generate(name: "k\(index)", policy: "p", now: Self.t0).plaintextKey)
+        }
         for key in keys.shuffled().prefix(50) {
-            guard case .authenticated(let record) = store.authenticate(authorizationHeaderValues: Self.bearer(key), now: Self.t0) else {
+            guard
+                case .authenticated(let record) = store.authenticate(
+                    authorizationHeaderValues: Self.bearer(key), now: Self.t0)
+            else {
                 Issue.record("key did not authenticate")
                 continue
             }

@@ -66,7 +66,8 @@ import Testing
             forwardedToRaw[forwarded] = raw
             // The decision inputs (operation + path parameters) pin the forwarded path.
             let inputs =
-                request.operationId + "|" + request.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                request.operationId + "|"
+                + request.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
                 .joined(separator: "&")
             if let earlier = decisionInputsToPath[inputs] { #expect(earlier == request.path) }
             decisionInputsToPath[inputs] = request.path
@@ -90,7 +91,8 @@ import Testing
         }
         var noise = SeededGenerator(seed: 0x5EED_0003)
         for _ in 0..<2_000 {
-            PolicyFuzzing.fuzzOne((0..<Int.random(in: 0...64, using: &noise)).map { _ in UInt8.random(in: 0...255, using: &noise) })
+            PolicyFuzzing.fuzzOne(
+                (0..<Int.random(in: 0...64, using: &noise)).map { _ in UInt8.random(in: 0...255, using: &noise) })
         }
     }
 }

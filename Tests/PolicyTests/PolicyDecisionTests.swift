@@ -63,7 +63,8 @@ import Testing
         #expect(try Self.decide("deploy-reader", "GET", "/v1/organizations/CLORG1/deployments").effect == .deny)
         // Not selected at all: default deny with an empty trace.
         let other = try Self.decide("deploy-reader", "POST", "/v1/organizations/clorg1/deployments/d9")
-        #expect(other.effect == .deny && other.trace.isEmpty && other.message.hasPrefix("no rule allows UpdateDeployment"))
+        #expect(
+            other.effect == .deny && other.trace.isEmpty && other.message.hasPrefix("no rule allows UpdateDeployment"))
     }
 
     @Test func denyBeatsAllow() throws {
@@ -75,9 +76,11 @@ import Testing
         #expect(decision.upstreamPool == "ci-pool")
         let get = try Self.decide("ci-deployer", "GET", "/v1/organizations/o/deployments/d")
         #expect(get.effect == .allow && get.rule == "ci-deployer.allow[1]")
-        let finalize = try Self.decide("ci-deployer", "POST", "/v1/organizations/clorg1/deployments/cldep2/deploys/x/finalize")
+        let finalize = try Self.decide(
+            "ci-deployer", "POST", "/v1/organizations/clorg1/deployments/cldep2/deploys/x/finalize")
         #expect(finalize.effect == .allow && finalize.rule == "ci-deployer.allow[0]")
-        let wrongDeployment = try Self.decide("ci-deployer", "POST", "/v1/organizations/clorg1/deployments/cldep3/deploys/x/finalize")
+        let wrongDeployment = try Self.decide(
+            "ci-deployer", "POST", "/v1/organizations/clorg1/deployments/cldep3/deploys/x/finalize")
         #expect(wrongDeployment.effect == .deny)
     }
 
@@ -99,7 +102,8 @@ import Testing
     @Test func workspaceConstraintInQuery() throws {
         let base = "/v1/organizations/clorg1/deployments"
         #expect(try Self.decide("ws-scoped", "GET", base + "?workspaceIds=ws1").effect == .allow)
-        #expect(try Self.decide("ws-scoped", "GET", base + "?workspaceIds=ws1&workspaceIds=ws2&limit=5").effect == .allow)
+        #expect(
+            try Self.decide("ws-scoped", "GET", base + "?workspaceIds=ws1&workspaceIds=ws2&limit=5").effect == .allow)
         let none = try Self.decide("ws-scoped", "GET", base)
         #expect(none.effect == .deny && none.trace[0].reason.contains("names no workspace"))
         #expect(try Self.decide("ws-scoped", "GET", base + "?workspaceIds=ws1&workspaceIds=ws3").effect == .deny)
@@ -180,7 +184,12 @@ import Testing
         #expect(ids == expected)
         #expect(ids.contains("GetDeploymentOptions") && !ids.contains("CreateDeployment"))
         let deploy = grants.first { $0.operationId == "CreateDeploy" }!
-        #expect(deploy.allowedBy == [.init(rule: "ci-deployer.allow[0]", constraints: ["organizationId": ["clorg1"], "deploymentId": ["cldep1", "cldep2"]])])
+        #expect(
+            deploy.allowedBy == [
+                .init(
+                    rule: "ci-deployer.allow[0]",
+                    constraints: ["organizationId": ["clorg1"], "deploymentId": ["cldep1", "cldep2"]])
+            ])
         let delete = grants.first { $0.operationId == "DeleteDeployment" }!
         #expect(delete.deniedBy.map(\.rule) == ["ci-deployer.deny[0]"])
         #expect(Self.policies.allowedOperations(policy: "missing").isEmpty)

@@ -13,22 +13,52 @@ import Testing
     }
 
     static let cases: [(yaml: String, line: Int, fragment: String)] = [
-        ("policies:\n  p:\n    allow:\n      - operations: [CreateDeploymnt]\n", 4, "unknown operationId 'CreateDeploymnt'"),
+        (
+            "policies:\n  p:\n    allow:\n      - operations: [CreateDeploymnt]\n", 4,
+            "unknown operationId 'CreateDeploymnt'"
+        ),
         ("policies:\n  p:\n    allow:\n      - families: [deploymentz]\n", 4, "unknown family 'deploymentz'"),
         ("policies:\n  p:\n    allow:\n      - methods: [PUT]\n", 4, "unknown method 'PUT'"),
-        ("policies:\n  p:\n    allow:\n      - operations: [GetDeployment]\n        where: { orgId: [a] }\n", 5, "unknown parameter 'orgId'"),
-        ("policies:\n  p:\n    allow:\n      - operations: [GetDeployment]\n        wher: { organizationId: [a] }\n", 5, "unknown key 'wher'"),
+        (
+            "policies:\n  p:\n    allow:\n      - operations: [GetDeployment]\n        where: { orgId: [a] }\n", 5,
+            "unknown parameter 'orgId'"
+        ),
+        (
+            "policies:\n  p:\n    allow:\n      - operations: [GetDeployment]\n        wher: { organizationId: [a] }\n",
+            5, "unknown key 'wher'"
+        ),
         ("policies:\n  p:\n    alow:\n      - operations: [GetDeployment]\n", 3, "unknown key 'alow'"),
         ("policies:\n  p:\n    mode: audit\n", 3, "mode must be enforce or shadow"),
-        ("policies:\n  p:\n    allow:\n      - where: { organizationId: [a] }\n", 4, "needs operations, families or methods"),
+        (
+            "policies:\n  p:\n    allow:\n      - where: { organizationId: [a] }\n", 4,
+            "needs operations, families or methods"
+        ),
         ("policies:\n  p:\n    allow:\n      - operations: []\n", 4, "empty list"),
         ("policies:\n  p:\n    allow:\n      - operations: [\"*\", GetDeployment]\n", 4, "must stand alone"),
-        ("policies:\n  p:\n    allow:\n      - operations: [ListOrganizations]\n        where: { organizationId: [a] }\n", 5, "ListOrganizations has no path parameter organizationId"),
-        ("policies:\n  p:\n    allow:\n      - operations: [GetDeployment]\n        where: { workspaceId: [w] }\n", 5, "carries no workspaceId"),
-        ("policies:\n  p:\n    allow:\n      - operations: [GetCustomRole]\n        where: { roleId: [a], customRoleId: [b] }\n", 5, "repeats a constraint"),
-        ("policies:\n  p:\n    allow:\n      - operations: [GetDeployment]\n        where: { deploymentId: [\"a/b\"] }\n", 5, "cannot be an Astro id"),
-        ("policies:\n  p:\n    allow:\n      - families: [cluster]\n        methods: [GET]\n        operations: [CreateDeployment]\n", 4, "match no operation"),
-        ("policies:\n  p:\n    allow:\n      - operations: [GetDeployment]\n        where: { deploymentId: * }\n", 5, ""),
+        (
+            "policies:\n  p:\n    allow:\n      - operations: [ListOrganizations]\n        where: { organizationId: [a] }\n",
+            5, "ListOrganizations has no path parameter organizationId"
+        ),
+        (
+            "policies:\n  p:\n    allow:\n      - operations: [GetDeployment]\n        where: { workspaceId: [w] }\n",
+            5, "carries no workspaceId"
+        ),
+        (
+            "policies:\n  p:\n    allow:\n      - operations: [GetCustomRole]\n        where: { roleId: [a], customRoleId: [b] }\n",
+            5, "repeats a constraint"
+        ),
+        (
+            "policies:\n  p:\n    allow:\n      - operations: [GetDeployment]\n        where: { deploymentId: [\"a/b\"] }\n",
+            5, "cannot be an Astro id"
+        ),
+        (
+            "policies:\n  p:\n    allow:\n      - families: [cluster]\n        methods: [GET]\n        operations: [CreateDeployment]\n",
+            4, "match no operation"
+        ),
+        (
+            "policies:\n  p:\n    allow:\n      - operations: [GetDeployment]\n        where: { deploymentId: * }\n", 5,
+            ""
+        ),
         ("policies:\n  p: {}\n  p: {}\n", 2, "duplicate"),
         ("policies:\n  \"bad name!\": {}\n", 2, "policy name"),
         ("policies:\n  p:\n    allow: {operations: [GetDeployment]}\n", 3, "list of rules"),
