@@ -59,6 +59,8 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "astro-gateway", dependencies: ["Gateway"]),
+        // libFuzzer harness for the normalizer + matcher + decision (README, "Fuzzing").
+        .executableTarget(name: "PolicyFuzz", dependencies: ["Policy"], path: "Fuzz/PolicyFuzz"),
 
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "UpstreamTests", dependencies: ["Upstream"]),

@@ -10,7 +10,9 @@ public struct GatewayCommand: AsyncParsableCommand {
             key may do and forwards allowed calls to Astro with a pooled organization token, pacing
             them under Astro's per-token rate limits and auditing every request.
             """,
-        subcommands: [ServeCommand.self, SimulateCommand.self, ConfigCommand.self]
+        subcommands: [
+            ServeCommand.self, SimulateCommand.self, ConfigCommand.self, KeysCommand.self, PolicyCommand.self,
+        ]
     )
     public init() {}
 }

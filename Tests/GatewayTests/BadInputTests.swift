@@ -6,7 +6,6 @@ import Upstream
 /// Bad input from clients and upstreams: each gets a clear error or a clean close, the process
 /// keeps serving, and no request state leaks (asserted on the live-request counter).
 @Suite(.serialized) struct BadInputTests {
-    let auth = ("Authorization", "Bearer agw_test_x")
 
     /// Waits (bounded) until the server holds no request state, then reports the count.
     func settledLiveRequests(_ server: HTTPServer) async -> Int {
@@ -37,7 +36,7 @@ import Upstream
                 #expect(response.status >= 400, "\(text.prefix(40)) → \(response.status)")
             }
         }
-        let ok = try rawRequest(port: gateway.port, target: "/v1/organizations", headers: [auth])
+        let ok = try rawRequest(port: gateway.port, target: "/v1/organizations", headers: [gateway.auth])
         #expect(ok.status == 200)
         #expect(await settledLiveRequests(gateway.instance.server) == 0)
     }
@@ -50,7 +49,7 @@ import Upstream
         defer { garbage.close() }
         let gateway = try TestGateway.start(upstream: garbage.baseURL)
         defer { gateway.stop() }
-        let r1 = try rawRequest(port: gateway.port, target: "/v1/organizations", headers: [auth])
+        let r1 = try rawRequest(port: gateway.port, target: "/v1/organizations", headers: [gateway.auth])
         #expect(r1.status == 502)
         #expect(r1.json?["statusCode"] as? Int == 502)
 
@@ -61,7 +60,7 @@ import Upstream
         defer { truncated.close() }
         let gateway2 = try TestGateway.start(upstream: truncated.baseURL)
         defer { gateway2.stop() }
-        let r2 = try rawRequest(port: gateway2.port, target: "/v1/organizations", headers: [auth])
+        let r2 = try rawRequest(port: gateway2.port, target: "/v1/organizations", headers: [gateway2.auth])
         #expect(r2.status == 502)
     }
 
@@ -75,13 +74,13 @@ import Upstream
         defer { gateway.stop() }
         for _ in 0..<20 {
             let connection = try RawHTTPConnection(port: gateway.port)
-            connection.write("GET /v1/organizations HTTP/1.1\r\nHost: x\r\nAuthorization: \(auth.1)\r\n\r\n")
+            connection.write("GET /v1/organizations HTTP/1.1\r\nHost: x\r\nAuthorization: \(gateway.auth.1)\r\n\r\n")
             // Dropped without reading: the connection closes while the request is upstream.
         }
         try await Task.sleep(for: .milliseconds(100))
         #expect(await settledLiveRequests(gateway.instance.server) == 0)
         #expect(gateway.instance.server.suspendedRequests == 0)
-        let ok = try rawRequest(port: gateway.port, target: "/v1/organizations", headers: [auth])
+        let ok = try rawRequest(port: gateway.port, target: "/v1/organizations", headers: [gateway.auth])
         #expect(ok.status == 200)
     }
 
@@ -93,9 +92,10 @@ import Upstream
         let slow = try RawHTTPConnection(port: gateway.port)
         slow.write("GET /v1/organizations HTTP/1.1\r\nHo")
         for _ in 0..<5 {
-            #expect(try rawRequest(port: gateway.port, target: "/v1/organizations", headers: [auth]).status == 200)
+            #expect(
+                try rawRequest(port: gateway.port, target: "/v1/organizations", headers: [gateway.auth]).status == 200)
         }
-        slow.write("st: x\r\nAuthorization: \(auth.1)\r\n\r\n")
+        slow.write("st: x\r\nAuthorization: \(gateway.auth.1)\r\n\r\n")
         #expect(try slow.readResponse().status == 200)
     }
 
@@ -113,7 +113,7 @@ import Upstream
             for i in 0..<1000 {
                 let method = i % 7 == 0 ? "PUT" : "GET"
                 connection.write(
-                    "\(method) \(targets[(i + c) % targets.count]) HTTP/1.1\r\nHost: x\r\nAuthorization: \(auth.1)\r\n\r\n"
+                    "\(method) \(targets[(i + c) % targets.count]) HTTP/1.1\r\nHost: x\r\nAuthorization: \(gateway.auth.1)\r\n\r\n"
                 )
                 let response = try connection.readResponse()
                 #expect(response.status == 200 || response.status >= 400)

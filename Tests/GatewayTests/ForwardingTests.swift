@@ -5,7 +5,6 @@ import Upstream
 
 /// End-to-end over real sockets: client → gateway → recording upstream.
 @Suite(.serialized) struct ForwardingTests {
-    let auth = ("Authorization", "Bearer agw_test_client-secret-never-forwarded")
 
     @Test func swapsTokenPinsVersionAndStripsHopByHopAndCredentials() throws {
         let upstream = try RecordingUpstream()
@@ -17,7 +16,8 @@ import Upstream
             port: gateway.port,
             target: "/v1/organizations/clorg1/deployments?limit=5&sorts=name:asc&sorts=createdAt:desc&x=%2Fa+b",
             headers: [
-                auth, ("Cookie", "session=abc"), ("X-API-Version", "2.0"), ("Connection", "keep-alive, X-Drop-Me"),
+                gateway.auth, ("Cookie", "session=abc"), ("X-API-Version", "2.0"),
+                ("Connection", "keep-alive, X-Drop-Me"),
                 ("X-Drop-Me", "1"), ("Keep-Alive", "timeout=5"), ("TE", "trailers"), ("Proxy-Authorization", "Basic x"),
                 ("X-Custom", "kept"), ("Accept", "application/json"), ("X-Astro-Client-Identifier", "cli"),
             ])
@@ -49,7 +49,7 @@ import Upstream
         for i in body.indices { body[i] = UInt8(truncatingIfNeeded: i &* 31 &+ 7) }
         let response = try rawRequest(
             port: gateway.port, method: "POST", target: "/v1/organizations/clorg1/workspaces",
-            headers: [auth, ("Content-Type", "application/octet-stream")], body: body)
+            headers: [gateway.auth, ("Content-Type", "application/octet-stream")], body: body)
         #expect(response.status == 200)
         let seen = try #require(upstream.received.first)
         #expect(seen.method == "POST")
@@ -65,7 +65,7 @@ import Upstream
         let connection = try RawHTTPConnection(port: gateway.port)
         let body = [UInt8](repeating: 65, count: (1 << 20) + 1)
         connection.write(
-            "POST /v1/organizations/clorg1/workspaces HTTP/1.1\r\nHost: x\r\nAuthorization: \(auth.1)\r\nContent-Length: \(body.count)\r\n\r\n"
+            "POST /v1/organizations/clorg1/workspaces HTTP/1.1\r\nHost: x\r\nAuthorization: \(gateway.auth.1)\r\nContent-Length: \(body.count)\r\n\r\n"
         )
         connection.write(body)
         let response = try connection.readResponse()
@@ -73,7 +73,7 @@ import Upstream
         #expect(response.json?["statusCode"] as? Int == 413)
         #expect(response.json?["requestId"] as? String == response.header("x-gateway-request-id"))
         // Same connection still serves the next request.
-        connection.write("GET /v1/organizations HTTP/1.1\r\nHost: x\r\nAuthorization: \(auth.1)\r\n\r\n")
+        connection.write("GET /v1/organizations HTTP/1.1\r\nHost: x\r\nAuthorization: \(gateway.auth.1)\r\n\r\n")
         #expect(try connection.readResponse().status == 200)
         #expect(upstream.received.count == 1)
     }
@@ -93,7 +93,7 @@ import Upstream
         defer { gateway.stop() }
         let response = try rawRequest(
             port: gateway.port, target: "/v1/organizations/clorg1/audit-logs?startDate=2026-01-01T00:00:00Z",
-            headers: [auth, ("Accept-Encoding", "gzip")])
+            headers: [gateway.auth, ("Accept-Encoding", "gzip")])
         #expect(response.status == 200)
         #expect(response.body == gz)
         #expect(response.header("content-encoding") == "gzip")
@@ -110,7 +110,7 @@ import Upstream
         let gateway = try TestGateway.start(upstream: upstream.baseURL)
         defer { gateway.stop() }
         let response = try rawRequest(
-            port: gateway.port, target: "/v1/organizations/clorg1/deployments/x", headers: [auth])
+            port: gateway.port, target: "/v1/organizations/clorg1/deployments/x", headers: [gateway.auth])
         #expect(response.status == 404)
         #expect(response.body == errorBody)
     }
@@ -120,13 +120,14 @@ import Upstream
         defer { upstream.stop() }
         let gateway = try TestGateway.start(upstream: upstream.baseURL)
         defer { gateway.stop() }
-        let notFound = try rawRequest(port: gateway.port, target: "/v2/organizations", headers: [auth])
+        let notFound = try rawRequest(port: gateway.port, target: "/v2/organizations", headers: [gateway.auth])
         #expect(notFound.status == 404)
         #expect(notFound.json?["statusCode"] as? Int == 404)
         #expect((notFound.json?["requestId"] as? String) == notFound.header("x-gateway-request-id"))
-        let put = try rawRequest(port: gateway.port, method: "PUT", target: "/v1/organizations", headers: [auth])
+        let put = try rawRequest(
+            port: gateway.port, method: "PUT", target: "/v1/organizations", headers: [gateway.auth])
         #expect(put.status == 405)
-        #expect(put.header("allow") == "GET, POST, DELETE")
+        #expect(put.header("allow") == "GET")  // the catalogue has only GET on /organizations
         #expect(upstream.received.isEmpty)
     }
 
@@ -137,7 +138,7 @@ import Upstream
         probe.stop()
         let gateway = try TestGateway.start(upstream: "http://127.0.0.1:\(deadPort)/v1")
         defer { gateway.stop() }
-        let refused = try rawRequest(port: gateway.port, target: "/v1/organizations", headers: [auth])
+        let refused = try rawRequest(port: gateway.port, target: "/v1/organizations", headers: [gateway.auth])
         #expect(refused.status == 502)
         #expect(refused.json?["statusCode"] as? Int == 502)
 
@@ -148,7 +149,7 @@ import Upstream
         defer { hanging.stop() }
         let gateway2 = try TestGateway.start(upstream: hanging.baseURL, extraYAML: "")
         defer { gateway2.stop() }
-        let slow = try rawRequest(port: gateway2.port, target: "/v1/organizations", headers: [auth])
+        let slow = try rawRequest(port: gateway2.port, target: "/v1/organizations", headers: [gateway2.auth])
         #expect(slow.status == 504)
     }
 }

@@ -41,7 +41,11 @@ public final class GatewayInstance: Sendable {
                 maxConnectionsPerHost: config.upstream.maxConnectionsPerHost,
                 maxResponseBytes: config.upstream.maxResponseBytes,
                 caFile: config.upstream.caFile))
-        let runtime = GatewayRuntime(config: config, tokens: tokens, transport: transport, upstreamBase: upstreamBase)
+        let policies = try RuntimeFiles.loadPolicies(config)
+        let keys = try RuntimeFiles.loadKeys(config, policies: policies)
+        let runtime = GatewayRuntime(
+            config: config, tokens: tokens, keys: keys, policies: policies, transport: transport,
+            upstreamBase: upstreamBase)
         self.runtime = runtime
         let listen = config.listen
         var options = ServerOptions(

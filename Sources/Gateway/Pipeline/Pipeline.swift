@@ -53,36 +53,36 @@ public final class Pipeline: HTTPHandler {
 
     private func process(_ context: inout RequestContext) async throws(GatewayError) -> ServerResponse {
         let request = context.request
-        let target = request.rawTarget
-        if target.hasPrefix("/_gateway/") {
-            return try GatewayEndpoints.respond(to: request, context: &context)
+        if request.rawTarget.hasPrefix("/_gateway/") {
+            return try GatewayEndpoints.respond(to: request, runtime: runtime, context: &context)
         }
-        guard target.hasPrefix("/v1/") else {
-            throw GatewayError(404, "no such route: the gateway serves /v1/... (Astro API v1) and /_gateway/...")
-        }
-        guard ["GET", "POST", "DELETE"].contains(request.method) else {
-            var headers = HeaderList()
-            headers.append("Allow", "GET, POST, DELETE")
-            throw GatewayError(
-                405, "method \(request.method) is not allowed: Astro API v1 uses GET, POST and DELETE", headers: headers
-            )
-        }
+        let normalized = try NormalizeStage.run(request, runtime: runtime)
+        context.operationId = normalized.operationId
         guard !request.bodyTooLarge else {
             throw GatewayError(413, "request body larger than \(runtime.config.listen.maxBodyBytes) bytes")
         }
-        context.decision = "allow"
-        return try await send(&context)
+        context.decision = "unauthenticated"
+        let key = try AuthenticateStage.run(request, runtime: runtime)
+        context.keyId = key.id
+        context.keyName = key.name
+        context.policy = key.policy
+        context.decision = "deny"
+        let decision = try AuthorizeStage.run(
+            normalized, key: key, body: request.body, runtime: runtime, context: &context)
+        return try await send(normalized, pool: decision.upstreamPool, context: &context)
     }
 
     /// Send: the pooled token and pinned version go on, the client's credentials come off.
-    private func send(_ context: inout RequestContext) async throws(GatewayError) -> ServerResponse {
+    private func send(
+        _ normalized: NormalizedRequest, pool poolName: String, context: inout RequestContext
+    ) async throws(GatewayError) -> ServerResponse {
         let request = context.request
-        let pool = try runtime.pool(named: "default")
+        let pool = try runtime.pool(named: poolName)
         let token = pool.tokens[0]
         context.tokenId = token.id
         let upstreamRequest = UpstreamRequest(
             method: request.method,
-            url: runtime.upstreamBase + request.rawTarget.dropFirst(3),
+            url: runtime.upstreamBase + normalized.upstreamTarget,
             headers: ForwardingHeaders.upstreamRequest(
                 from: request.headers, token: token.secret, apiVersion: runtime.config.upstream.apiVersion),
             body: request.body,
@@ -109,7 +109,8 @@ public final class Pipeline: HTTPHandler {
         case .unreachable(let why): GatewayError(502, "Astro API unreachable: \(why)")
         case .timeout: GatewayError(504, "Astro API did not answer in time")
         case .badResponse(let why): GatewayError(502, "bad response from Astro API: \(why)")
-        case .cancelled: GatewayError(499, "request cancelled")
+        case .cancelled:
+            GatewayError(503, "request cancelled before Astro answered (client left or gateway shutting down)")
         }
     }
 }

@@ -121,19 +121,30 @@ public final class HTTPServer: Sendable {
     }
 
     /// Stops the daemon. Callers drain first: stopping with suspended connections is undefined
-    /// behaviour in libmicrohttpd, so this waits (bounded) for suspended requests to finish.
-    public func stop(timeoutSeconds: Double = 5) {
+    /// behaviour in libmicrohttpd (it aborts), so this waits up to `timeoutSeconds` for suspended
+    /// requests to finish, then cancels the ones left (their handlers answer at once), and waits
+    /// for those. If a handler still does not finish, the daemon is left running rather than
+    /// crash the process; the caller is about to exit anyway.
+    @discardableResult
+    public func stop(timeoutSeconds: Double = 5) -> Bool {
         let deadline = MonotonicClock.now() + timeoutSeconds
         while suspendedRequests > 0 && MonotonicClock.now() < deadline { usleep(5000) }
+        if suspendedRequests > 0 {
+            for state in suspended.withLock({ Array($0.values) }) { state.cancelTask() }
+            let hardDeadline = MonotonicClock.now() + 5
+            while suspendedRequests > 0 && MonotonicClock.now() < hardDeadline { usleep(5000) }
+        }
+        guard suspendedRequests == 0 else { return false }
         watcherRunning.store(false, ordering: .releasing)
         let handle = daemon.withLock { d -> DaemonHandle? in
             defer { d = nil }
             return d
         }
-        guard let handle else { return }
+        guard let handle else { return true }
         MHD_stop_daemon(handle.pointer)
         free(handle.tlsKey)
         free(handle.tlsCert)
+        return true
     }
 
     deinit {

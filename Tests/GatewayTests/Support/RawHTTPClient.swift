@@ -9,6 +9,11 @@ struct RawHTTPResponse {
 
     func header(_ name: String) -> String? { headers.first { $0.name.lowercased() == name.lowercased() }?.value }
     var text: String { String(decoding: body, as: UTF8.self) }
+    /// The `message` of an Astro-shaped error body, or "" when there is none.
+    var message: String {
+        guard let value = json?["message"] as? String else { return "" }
+        return value
+    }
     var json: [String: Any]? { try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] }
 }
 

@@ -1,19 +1,25 @@
 import Foundation
 import Gateway
+import Policy
 
 /// Starts a real gateway on loopback ports from a YAML config written for the test.
 struct TestGateway {
     let instance: GatewayInstance
     let directory: String
+    /// A key of the `all` policy (every operation allowed), created for this gateway.
+    let key: String
+    var auth: (String, String) { ("Authorization", "Bearer \(key)") }
     var port: Int { instance.port }
     var adminPort: Int { instance.adminPort ?? 0 }
+
+    static let allowAll = "policies:\n  all:\n    allow:\n      - methods: [GET, POST, DELETE]\n"
 
     static let orgToken = "test-org-token-0123456789abcdef"
     static let auditKey = "0123456789abcdef0123456789abcdef"
 
     /// `upstream` is a base URL ("http://127.0.0.1:N/v1") or nil for the built-in simulator.
     static func start(
-        upstream: String?, extraYAML: String = "", policies: String? = nil, keys: String = "keys: []\n",
+        upstream: String?, extraYAML: String = "", policies: String? = nil, keyPolicy: String = "all",
         environment: [String: String] = [:]
     ) throws -> TestGateway {
         let dir = NSTemporaryDirectory() + "agw-test-" + UUID().uuidString
@@ -35,8 +41,10 @@ struct TestGateway {
             \(extraYAML)
             """
         try yaml.write(toFile: dir + "/gateway.yaml", atomically: true, encoding: .utf8)
-        try keys.write(toFile: dir + "/keys.yaml", atomically: true, encoding: .utf8)
-        try (policies ?? "policies: {}\n").write(toFile: dir + "/policies.yaml", atomically: true, encoding: .utf8)
+        var store = try KeyStore()
+        let (_, key) = store.generate(name: "test-client", policy: keyPolicy, now: Date())
+        try store.yaml().write(toFile: dir + "/keys.yaml", atomically: true, encoding: .utf8)
+        try (policies ?? Self.allowAll).write(toFile: dir + "/policies.yaml", atomically: true, encoding: .utf8)
         var env = ProcessInfo.processInfo.environment
         env["TEST_ORG_TOKEN"] = orgToken
         env["TEST_AUDIT_KEY"] = auditKey
@@ -44,7 +52,7 @@ struct TestGateway {
         let config = try GatewayConfig.load(path: dir + "/gateway.yaml")
         let instance = try GatewayInstance(config: config, environment: env)
         try instance.start()
-        return TestGateway(instance: instance, directory: dir)
+        return TestGateway(instance: instance, directory: dir, key: key)
     }
 
     func stop() {
