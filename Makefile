@@ -26,7 +26,7 @@ run: build
 
 test: deps lint
 	swift build --build-tests
-	swift test --skip-build
+	swift test --skip-build --no-parallel
 
 bench: build
 	bash bench/run

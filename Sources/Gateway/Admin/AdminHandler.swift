@@ -3,7 +3,7 @@ import Upstream
 
 /// The admin listener (separate address/port): `/healthz`, `/readyz`, `/metrics`.
 struct AdminHandler: HTTPHandler {
-    let runtime: GatewayRuntime
+    let holder: RuntimeHolder
 
     func respond(to request: ServerRequest) async -> ServerResponse {
         let json = HeaderList([("Content-Type", "application/json")])
@@ -11,6 +11,9 @@ struct AdminHandler: HTTPHandler {
         case ("GET", "/healthz"):
             return ServerResponse(status: 200, headers: json, body: Array("{\"status\":\"ok\"}".utf8))
         case ("GET", "/readyz"):
+            if holder.isDraining {
+                return ServerResponse(status: 503, headers: json, body: Array("{\"status\":\"draining\"}".utf8))
+            }
             return ServerResponse(status: 200, headers: json, body: Array("{\"status\":\"ready\"}".utf8))
         default:
             return GatewayError(404, "admin endpoints: /healthz, /readyz, /metrics").response(

@@ -31,15 +31,33 @@ struct ServeCommand: AsyncParsableCommand {
             config.upstream.simulate
             ? ", upstream: built-in simulator at \(instance.runtime.upstreamBase)"
             : ", upstream: \(config.upstream.baseURL)"
-        FileHandle.standardError.write(Array((line + "\n").utf8).withUnsafeBytes { Data($0) })
-        await SignalWaiter.waitForTermination()
+        ServeCommand.log(line)
+        await SignalWaiter.waitForTermination(
+            onReload: {
+                do {
+                    let notes = try instance.reload()
+                    ServeCommand.log("reload: configuration \(instance.holder.generation) in effect")
+                    for note in notes { ServeCommand.log("reload: \(note)") }
+                } catch {
+                    ServeCommand.log("reload failed, the previous configuration stays: \(error)")
+                }
+            },
+            onForce: {
+                ServeCommand.log("second signal: exiting now without waiting for in-flight requests")
+                Foundation.exit(1)
+            })
+        ServeCommand.log("shutting down: draining in-flight requests (up to \(config.drainSeconds)s)")
         instance.shutdown()
+        ServeCommand.log("stopped")
     }
 }
 
-/// Waits for SIGTERM or SIGINT without blocking a cooperative thread.
+/// Waits for SIGTERM or SIGINT without blocking a cooperative thread. SIGHUP calls `onReload`
+/// each time; a second SIGTERM/SIGINT calls `onForce` (the drain is taking too long).
 enum SignalWaiter {
-    static func waitForTermination() async {
+    static func waitForTermination(
+        onReload: (@Sendable () -> Void)? = nil, onForce: (@Sendable () -> Void)? = nil
+    ) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let once = OnceFlag()
             var sources: [DispatchSourceSignal] = []
@@ -47,13 +65,26 @@ enum SignalWaiter {
                 signal(sig, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
                 source.setEventHandler {
-                    if once.claim() { continuation.resume() }
+                    if once.claim() { continuation.resume() } else { onForce?() }
                 }
+                source.resume()
+                sources.append(source)
+            }
+            if let onReload {
+                signal(SIGHUP, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+                source.setEventHandler { onReload() }
                 source.resume()
                 sources.append(source)
             }
             SignalSources.keep(sources)
         }
+    }
+}
+
+extension ServeCommand {
+    static func log(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 }
 

@@ -7,7 +7,11 @@ import Upstream
 /// in-process the same way.
 public final class GatewayInstance: Sendable {
     public let config: GatewayConfig
-    public let runtime: GatewayRuntime
+    public let holder: RuntimeHolder
+    /// The environment secrets were resolved from; a reload resolves `env:` references against it
+    /// again (a process cannot change its own environment) and re-reads `file:` references.
+    let environment: [String: String]
+    public var runtime: GatewayRuntime { holder.current }
     public let server: HTTPServer
     public let admin: HTTPServer?
     public let simulatorServer: HTTPServer?
@@ -18,6 +22,7 @@ public final class GatewayInstance: Sendable {
 
     public init(config: GatewayConfig, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         self.config = config
+        self.environment = environment
         let tokens = try config.resolveTokens(environment: environment)
         var upstreamBase = config.upstream.baseURL
         if config.upstream.simulate {
@@ -46,7 +51,8 @@ public final class GatewayInstance: Sendable {
         let runtime = GatewayRuntime(
             config: config, tokens: tokens, keys: keys, policies: policies, transport: transport,
             upstreamBase: upstreamBase)
-        self.runtime = runtime
+        let holder = RuntimeHolder(runtime)
+        self.holder = holder
         let listen = config.listen
         var options = ServerOptions(
             address: listen.address, port: listen.port, connectionLimit: listen.connectionLimit,
@@ -63,11 +69,11 @@ public final class GatewayInstance: Sendable {
             options.tlsKeyPEM = key
             options.tlsCertificatePEM = cert
         }
-        self.server = HTTPServer(options: options, handler: Pipeline(runtime: runtime))
+        self.server = HTTPServer(options: options, handler: Pipeline(holder: holder))
         if let adminConfig = config.admin {
             self.admin = HTTPServer(
                 options: ServerOptions(address: adminConfig.address, port: adminConfig.port, threads: 1),
-                handler: AdminHandler(runtime: runtime))
+                handler: AdminHandler(holder: holder))
         } else {
             self.admin = nil
         }
@@ -79,8 +85,50 @@ public final class GatewayInstance: Sendable {
         try admin?.start()
     }
 
+    /// Re-reads gateway.yaml, keys.yaml, policies.yaml and token references, validates all of it,
+    /// and swaps it in atomically. On any error the running configuration stays and the error is
+    /// returned. Requests in flight finish under the configuration they started with.
+    /// Returns notes about settings that only take effect after a restart.
+    @discardableResult
+    public func reload() throws -> [String] {
+        let current = holder.current
+        let next = try GatewayConfig.load(path: config.file)
+        let tokens = try next.resolveTokens(environment: environment)
+        let policies = try RuntimeFiles.loadPolicies(next)
+        let keys = try RuntimeFiles.loadKeys(next, policies: policies)
+        var notes: [String] = []
+        if next.listen != current.config.listen {
+            notes.append("listen settings changed: they take effect after a restart")
+        }
+        if next.admin != current.config.admin {
+            notes.append("admin listener changed: it takes effect after a restart")
+        }
+        if next.upstream.baseURL != current.config.upstream.baseURL
+            || next.upstream.simulate != current.config.upstream.simulate
+            || next.upstream.caFile != current.config.upstream.caFile
+            || next.upstream.maxConnectionsPerHost != current.config.upstream.maxConnectionsPerHost
+        {
+            notes.append("upstream address and transport settings changed: they take effect after a restart")
+        }
+        if next.audit != current.config.audit {
+            notes.append("audit settings changed: they take effect after a restart")
+        }
+        var effective = next
+        effective.listen = current.config.listen
+        effective.admin = current.config.admin
+        effective.audit = current.config.audit
+        effective.upstream.baseURL = current.config.upstream.baseURL
+        effective.upstream.simulate = current.config.upstream.simulate
+        holder.replace(
+            with: GatewayRuntime(
+                config: effective, tokens: tokens, keys: keys, policies: policies, transport: current.transport,
+                upstreamBase: current.upstreamBase))
+        return notes
+    }
+
     /// Stops listening, lets in-flight requests finish (bounded), then stops every listener.
     public func shutdown(drainSeconds: Double? = nil) {
+        holder.startDraining()
         server.stopAccepting()
         server.stop(timeoutSeconds: drainSeconds ?? config.drainSeconds)
         admin?.stop(timeoutSeconds: 1)

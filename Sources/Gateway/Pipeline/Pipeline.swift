@@ -33,15 +33,23 @@ public struct RequestContext: Sendable {
 /// The request pipeline: Normalize → Authenticate → Authorize → Admit → Send → respond, with every
 /// outcome audited. Each stage either refines the context or ends the request with a `GatewayError`.
 public final class Pipeline: HTTPHandler {
-    let runtime: GatewayRuntime
+    let holder: RuntimeHolder
 
-    public init(runtime: GatewayRuntime) { self.runtime = runtime }
+    public init(holder: RuntimeHolder) { self.holder = holder }
 
     public func respond(to request: ServerRequest) async -> ServerResponse {
         var context = RequestContext(requestId: GatewayRequestId.make(), request: request)
+        // One snapshot per request: a reload never changes the rules under a request in flight.
+        let runtime = holder.current
         var response: ServerResponse
-        do {
-            response = try await process(&context)
+        do throws(GatewayError) {
+            if holder.isDraining {
+                var headers = HeaderList()
+                headers.append("Retry-After", "1")
+                headers.append("Connection", "close")
+                throw GatewayError(503, "the gateway is shutting down; retry on another instance", headers: headers)
+            }
+            response = try await process(&context, runtime: runtime)
         } catch {
             response = error.response(requestId: context.requestId)
         }
@@ -51,7 +59,9 @@ public final class Pipeline: HTTPHandler {
         return response
     }
 
-    private func process(_ context: inout RequestContext) async throws(GatewayError) -> ServerResponse {
+    private func process(
+        _ context: inout RequestContext, runtime: GatewayRuntime
+    ) async throws(GatewayError) -> ServerResponse {
         let request = context.request
         if request.rawTarget.hasPrefix("/_gateway/") {
             return try GatewayEndpoints.respond(to: request, runtime: runtime, context: &context)
@@ -69,12 +79,13 @@ public final class Pipeline: HTTPHandler {
         context.decision = "deny"
         let decision = try AuthorizeStage.run(
             normalized, key: key, body: request.body, runtime: runtime, context: &context)
-        return try await send(normalized, pool: decision.upstreamPool, context: &context)
+        return try await send(normalized, pool: decision.upstreamPool, runtime: runtime, context: &context)
     }
 
     /// Send: the pooled token and pinned version go on, the client's credentials come off.
     private func send(
-        _ normalized: NormalizedRequest, pool poolName: String, context: inout RequestContext
+        _ normalized: NormalizedRequest, pool poolName: String, runtime: GatewayRuntime,
+        context: inout RequestContext
     ) async throws(GatewayError) -> ServerResponse {
         let request = context.request
         let pool = try runtime.pool(named: poolName)

@@ -267,6 +267,11 @@ public final class HTTPServer: Sendable {
         defer { MHD_destroy_response(mhdResponse) }
         for field in response.headers {
             // libmicrohttpd owns framing: it writes Content-Length and connection management itself.
+            if field.name.caseInsensitiveEquals("connection") && field.value == "close" {
+                // The one hop-by-hop header a handler may set: MHD then closes after this response.
+                _ = MHD_add_response_header(mhdResponse, field.name, field.value)
+                continue
+            }
             if field.name.caseInsensitiveEquals("content-length") || HopByHop.contains(field.name) { continue }
             _ = MHD_add_response_header(mhdResponse, field.name, field.value)
         }
