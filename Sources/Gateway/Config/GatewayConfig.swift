@@ -51,6 +51,14 @@ public struct GatewayConfig: Sendable {
         public var caFile: String?
         public var headroom: Double
         public var pools: [String: Pool]
+        /// Used only with `simulate: true`: the built-in simulator's latency and fault settings.
+        public var simulator: SimulatorSettings
+    }
+
+    public struct SimulatorSettings: Sendable, Equatable {
+        public var latencySeconds: Double
+        public var errorRate: Double
+        public var enforceLimits: Bool
     }
 
     public struct Queue: Sendable, Equatable {
@@ -142,8 +150,10 @@ public struct GatewayConfig: Sendable {
         let u = root["upstream"]
         try u.requireMapping(allowedKeys: [
             "baseURL", "simulate", "apiVersion", "timeoutSeconds", "connectTimeoutSeconds",
-            "maxConnectionsPerHost", "maxResponseBytes", "caFile", "headroom", "pools",
+            "maxConnectionsPerHost", "maxResponseBytes", "caFile", "headroom", "pools", "simulator",
         ])
+        let sim = u["simulator"]
+        try sim.requireMapping(allowedKeys: ["latencySeconds", "errorRate", "enforceLimits"])
         let simulate = try u["simulate"].bool(default: false)
         let baseURL = try u["baseURL"].string(default: "https://api.astronomer.io/v1")!
         if !simulate {
@@ -197,7 +207,11 @@ public struct GatewayConfig: Sendable {
             maxResponseBytes: try u["maxResponseBytes"].int(default: 32 << 20, range: 1024...(1 << 31)),
             caFile: try u["caFile"].string().map { resolve($0, against: dir) },
             headroom: try u["headroom"].double(default: 1.0, range: 0.1...1.0),
-            pools: pools)
+            pools: pools,
+            simulator: SimulatorSettings(
+                latencySeconds: try sim["latencySeconds"].double(default: 0, range: 0...60),
+                errorRate: try sim["errorRate"].double(default: 0, range: 0...1),
+                enforceLimits: try sim["enforceLimits"].bool(default: true)))
 
         let q = root["queue"]
         try q.requireMapping(allowedKeys: ["maxWaitSeconds", "maxDepth"])

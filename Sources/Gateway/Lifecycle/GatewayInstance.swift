@@ -28,7 +28,11 @@ public final class GatewayInstance: Sendable {
         if config.upstream.simulate {
             var simulatorTokens: [String: String] = [:]
             for list in tokens.values { for token in list { simulatorTokens[token.secret] = token.id } }
-            let simulator = AstroSimulator(config: SimulatorConfig(tokens: simulatorTokens))
+            let settings = config.upstream.simulator
+            let simulator = AstroSimulator(
+                config: SimulatorConfig(
+                    tokens: simulatorTokens, enforceLimits: settings.enforceLimits,
+                    latencySeconds: settings.latencySeconds, errorRate: settings.errorRate))
             let server = HTTPServer(
                 options: ServerOptions(address: "127.0.0.1", port: 0, threads: 1),
                 handler: SimulatorHandler(simulator: simulator))

@@ -19,7 +19,8 @@ struct TestGateway {
 
     /// `upstream` is a base URL ("http://127.0.0.1:N/v1") or nil for the built-in simulator.
     static func start(
-        upstream: String?, extraYAML: String = "", policies: String? = nil, keyPolicy: String = "all",
+        upstream: String?, extraYAML: String = "", listenYAML: String = "", policies: String? = nil,
+        keyPolicy: String = "all",
         environment: [String: String] = [:]
     ) throws -> TestGateway {
         let dir = NSTemporaryDirectory() + "agw-test-" + UUID().uuidString
@@ -27,7 +28,7 @@ struct TestGateway {
         let upstreamYAML =
             upstream.map { "  baseURL: \($0)\n  simulate: false\n" } ?? "  simulate: true\n"
         let yaml = """
-            listen: { address: 127.0.0.1, port: 0, maxBodyBytes: 1048576 }
+            listen: { address: 127.0.0.1, port: 0, maxBodyBytes: 1048576\(listenYAML) }
             admin: { address: 127.0.0.1, port: 0 }
             upstream:
             \(upstreamYAML)  timeoutSeconds: 5
