@@ -61,6 +61,8 @@ let package = Package(
         .executableTarget(name: "astro-gateway", dependencies: ["Gateway"]),
         // libFuzzer harness for the normalizer + matcher + decision (README, "Fuzzing").
         .executableTarget(name: "PolicyFuzz", dependencies: ["Policy"], path: "Fuzz/PolicyFuzz"),
+        // Decisions per second against key and rule counts (bench/run).
+        .executableTarget(name: "PolicyBench", dependencies: ["Policy"], path: "bench/policy"),
 
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "UpstreamTests", dependencies: ["Upstream"]),
