@@ -152,4 +152,50 @@ import Upstream
         let slow = try rawRequest(port: gateway2.port, target: "/v1/organizations", headers: [gateway2.auth])
         #expect(slow.status == 504)
     }
+
+    @Test func oversizedUpstreamResponseIs502() throws {
+        let upstream = try RecordingUpstream { _ in
+            ServerResponse(status: 200, body: [UInt8](repeating: 120, count: 5000))
+        }
+        defer { upstream.stop() }
+        let gateway = try TestGateway.start(upstream: upstream.baseURL, extraYAML: "")
+        defer { gateway.stop() }
+        #expect(
+            try rawRequest(port: gateway.port, target: "/v1/organizations", headers: [gateway.auth]).body.count == 5000)
+        let capped = try TestGateway.start(upstream: upstream.baseURL, upstreamYAML: "  maxResponseBytes: 2048\n")
+        defer { capped.stop() }
+        let r = try rawRequest(port: capped.port, target: "/v1/organizations", headers: [capped.auth])
+        #expect(r.status == 502)
+        #expect(r.message.contains("larger than 2048 bytes"))
+    }
+
+    @Test func upstreamConnectionsAreCappedPerHost() async throws {
+        let upstream = try RecordingUpstream { _ in
+            try? await Task.sleep(for: .milliseconds(200))
+            return ServerResponse(status: 200, body: Array("{}".utf8))
+        }
+        defer { upstream.stop() }
+        let gateway = try TestGateway.start(upstream: upstream.baseURL, upstreamYAML: "  maxConnectionsPerHost: 2\n")
+        defer { gateway.stop() }
+        let port = gateway.port
+        let auth = gateway.auth
+        let statuses = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    await withCheckedContinuation { continuation in
+                        Thread.detachNewThread {
+                            let s =
+                                (try? rawRequest(port: port, target: "/v1/organizations", headers: [auth]).status) ?? 0
+                            continuation.resume(returning: s)
+                        }
+                    }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(statuses == [200, 200, 200, 200, 200, 200])
+        // Six 200 ms answers through two connections take at least three rounds.
+        #expect(upstream.server.totalRequests == 6)
+        #expect(upstream.maxConcurrent <= 2)
+    }
 }

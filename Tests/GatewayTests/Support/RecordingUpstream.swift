@@ -14,6 +14,8 @@ struct ReceivedRequest: Sendable {
 /// Records every request and answers with whatever the test scripts.
 final class RecordingHandler: HTTPHandler {
     let log = Mutex<[ReceivedRequest]>([])
+    /// Requests being answered right now, and the most seen at once.
+    let concurrency = Mutex<(now: Int, max: Int)>((0, 0))
     let responder: @Sendable (ServerRequest) async -> ServerResponse
 
     init(responder: @escaping @Sendable (ServerRequest) async -> ServerResponse) { self.responder = responder }
@@ -24,7 +26,13 @@ final class RecordingHandler: HTTPHandler {
                 ReceivedRequest(
                     method: request.method, target: request.rawTarget, headers: request.headers, body: request.body))
         }
-        return await responder(request)
+        concurrency.withLock {
+            $0.now += 1
+            $0.max = max($0.max, $0.now)
+        }
+        let response = await responder(request)
+        concurrency.withLock { $0.now -= 1 }
+        return response
     }
 }
 
@@ -49,6 +57,7 @@ final class RecordingUpstream: Sendable {
     var port: Int { server.port }
     var baseURL: String { "http://127.0.0.1:\(port)/v1" }
     var received: [ReceivedRequest] { handler.log.withLock { $0 } }
+    var maxConcurrent: Int { handler.concurrency.withLock { $0.max } }
 
     func stop() { server.stop(timeoutSeconds: 1) }
 }

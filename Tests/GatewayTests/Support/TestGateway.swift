@@ -19,19 +19,20 @@ struct TestGateway {
 
     /// `upstream` is a base URL ("http://127.0.0.1:N/v1") or nil for the built-in simulator.
     static func start(
-        upstream: String?, extraYAML: String = "", listenYAML: String = "", policies: String? = nil,
+        upstream: String?, extraYAML: String = "", listenYAML: String = "", upstreamYAML: String = "",
+        policies: String? = nil,
         keyPolicy: String = "all",
         environment: [String: String] = [:]
     ) throws -> TestGateway {
         let dir = NSTemporaryDirectory() + "agw-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let upstreamYAML =
+        let upstreamLines =
             upstream.map { "  baseURL: \($0)\n  simulate: false\n" } ?? "  simulate: true\n"
         let yaml = """
             listen: { address: 127.0.0.1, port: 0, maxBodyBytes: 1048576\(listenYAML) }
             admin: { address: 127.0.0.1, port: 0 }
             upstream:
-            \(upstreamYAML)  timeoutSeconds: 5
+            \(upstreamLines)\(upstreamYAML)  timeoutSeconds: 5
               connectTimeoutSeconds: 2
               pools:
                 default:
