@@ -180,12 +180,13 @@ import Upstream
         let port = gateway.port
         let auth = gateway.auth
         let statuses = await withTaskGroup(of: Int.self) { group in
-            for _ in 0..<6 {
+            for i in 0..<6 {
                 group.addTask {
                     await withCheckedContinuation { continuation in
                         Thread.detachNewThread {
-                            let s =
-                                (try? rawRequest(port: port, target: "/v1/organizations", headers: [auth]).status) ?? 0
+                            // Distinct queries: identical GETs would be coalesced into one call.
+                            let target = "/v1/organizations?offset=\(i)"
+                            let s = (try? rawRequest(port: port, target: target, headers: [auth]).status) ?? 0
                             continuation.resume(returning: s)
                         }
                     }

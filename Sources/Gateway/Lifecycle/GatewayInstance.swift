@@ -126,7 +126,7 @@ public final class GatewayInstance: Sendable {
         holder.replace(
             with: GatewayRuntime(
                 config: effective, tokens: tokens, keys: keys, policies: policies, transport: current.transport,
-                upstreamBase: current.upstreamBase))
+                upstreamBase: current.upstreamBase, previous: current))
         return notes
     }
 
@@ -134,7 +134,11 @@ public final class GatewayInstance: Sendable {
     public func shutdown(drainSeconds: Double? = nil) {
         holder.startDraining()
         server.stopAccepting()
-        server.stop(timeoutSeconds: drainSeconds ?? config.drainSeconds)
+        // In-flight and queued requests get the drain period; queued ones still waiting after it
+        // are answered 503 "not sent" (and audited), never dropped.
+        server.waitUntilIdle(timeoutSeconds: drainSeconds ?? config.drainSeconds)
+        for scheduler in holder.current.dispatcher.schedulers.values { scheduler.shutdown() }
+        server.stop(timeoutSeconds: 5)
         admin?.stop(timeoutSeconds: 1)
         simulatorServer?.stop(timeoutSeconds: 1)
     }

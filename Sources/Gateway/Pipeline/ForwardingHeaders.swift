@@ -12,9 +12,9 @@ public enum ForwardingHeaders {
         "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip",
     ]
 
-    /// Headers for the upstream request: the client's end-to-end headers, then the pooled token
-    /// and the pinned API version.
-    public static func upstreamRequest(from client: HeaderList, token: String, apiVersion: String) -> HeaderList {
+    /// Headers for the upstream request: the client's end-to-end headers, then the pinned API
+    /// version. The pooled token is added by the dispatcher once a token slot is granted.
+    public static func upstreamRequest(from client: HeaderList, apiVersion: String) -> HeaderList {
         let nominated = connectionNominated(client)
         var out = HeaderList()
         for field in client {
@@ -26,7 +26,6 @@ public enum ForwardingHeaders {
             }
             out.append(field.name, field.value)
         }
-        out.append("Authorization", "Bearer \(token)")
         out.append("X-API-Version", apiVersion)
         return out
     }

@@ -13,16 +13,17 @@ public final class GatewayRuntime: Sendable {
     public let keys: KeyStore
     public let policies: PolicySet
     public let normalizer: TargetNormalizer
-    let pools: [String: ResolvedPool]
+    /// Admission and sending: per-pool rate schedulers in front of the transport.
+    public let dispatcher: UpstreamDispatcher
+    /// Identical concurrent GETs share one dispatch.
+    public let coalescer: Coalescer<DispatchOutcome>
 
-    struct ResolvedPool: Sendable {
-        let name: String
-        let tokens: [(id: String, secret: String)]
-    }
-
+    /// Builds a runtime. `previous` lends its schedulers for pools whose tokens and limits did not
+    /// change, so queued requests keep their place across a reload; a changed pool gets a new
+    /// scheduler (requests already queued on the old one still drain through it).
     public init(
         config: GatewayConfig, tokens: [String: [(id: String, secret: String)]], keys: KeyStore, policies: PolicySet,
-        transport: any UpstreamSending, upstreamBase: String
+        transport: any UpstreamSending, upstreamBase: String, previous: GatewayRuntime? = nil
     ) {
         self.config = config
         self.transport = transport
@@ -30,16 +31,25 @@ public final class GatewayRuntime: Sendable {
         self.keys = keys
         self.policies = policies
         self.normalizer = TargetNormalizer(catalogue: policies.catalogue)
-        var pools: [String: ResolvedPool] = [:]
-        for (name, list) in tokens { pools[name] = ResolvedPool(name: name, tokens: list) }
-        self.pools = pools
-    }
-
-    func pool(named name: String) throws(GatewayError) -> ResolvedPool {
-        guard let pool = pools[name], !pool.tokens.isEmpty else {
-            throw GatewayError(502, "upstream token pool '\(name)' is not configured")
+        var schedulers: [String: RateScheduler] = [:]
+        for (name, list) in tokens {
+            let pool = config.upstream.pools[name]!
+            let limits = RateLimits(get: pool.limits.get, post: pool.limits.post, delete: pool.limits.delete)
+            let schedulerTokens = list.map { RateScheduler.Token(id: $0.id, secret: $0.secret) }
+            if let old = previous?.dispatcher.schedulers[name], old.limits == limits,
+                old.tokens.map(\.id) == schedulerTokens.map(\.id),
+                old.tokens.map(\.secret) == schedulerTokens.map(\.secret),
+                previous?.config.upstream.headroom == config.upstream.headroom
+            {
+                schedulers[name] = old
+            } else {
+                schedulers[name] = RateScheduler(
+                    tokens: schedulerTokens, limits: limits, headroom: config.upstream.headroom,
+                    maxDepth: config.queue.maxDepth)
+            }
         }
-        return pool
+        self.dispatcher = UpstreamDispatcher(transport: transport, schedulers: schedulers)
+        self.coalescer = previous?.coalescer ?? Coalescer()
     }
 }
 

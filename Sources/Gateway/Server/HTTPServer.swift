@@ -120,6 +120,14 @@ public final class HTTPServer: Sendable {
         }
     }
 
+    /// Waits (bounded) until no request is being handled. Returns true when idle.
+    @discardableResult
+    public func waitUntilIdle(timeoutSeconds: Double) -> Bool {
+        let deadline = MonotonicClock.now() + timeoutSeconds
+        while suspendedRequests > 0 && MonotonicClock.now() < deadline { usleep(5000) }
+        return suspendedRequests == 0
+    }
+
     /// Stops the daemon. Callers drain first: stopping with suspended connections is undefined
     /// behaviour in libmicrohttpd (it aborts), so this waits up to `timeoutSeconds` for suspended
     /// requests to finish, then cancels the ones left (their handlers answer at once), and waits

@@ -20,6 +20,7 @@ struct TestGateway {
     /// `upstream` is a base URL ("http://127.0.0.1:N/v1") or nil for the built-in simulator.
     static func start(
         upstream: String?, extraYAML: String = "", listenYAML: String = "", upstreamYAML: String = "",
+        limits: String = "{ GET: 10000, POST: 10000, DELETE: 10000 }",
         policies: String? = nil,
         keyPolicy: String = "all",
         environment: [String: String] = [:]
@@ -37,6 +38,7 @@ struct TestGateway {
               pools:
                 default:
                   tokens: [ { id: org-main, env: TEST_ORG_TOKEN } ]
+                  limits: \(limits)
             keys: keys.yaml
             policies: policies.yaml
             audit: { directory: audit, hmacKey: { env: TEST_AUDIT_KEY } }

@@ -1,0 +1,235 @@
+import Foundation
+import Synchronization
+
+/// A slot to send one request upstream now, on one token.
+public struct Grant: Sendable {
+    public let tokenId: String
+    public let tokenSecret: String
+    /// How long the request waited in the queue, in seconds.
+    public let queueSeconds: Double
+}
+
+/// Why a request was not admitted. 429s carry a `Retry-After` computed from the queue.
+public enum AdmissionError: Error, Sendable, Equatable {
+    case queueFull(retryAfter: Int)
+    case deadlineExceeded(retryAfter: Int)
+    case cancelled
+    case shuttingDown
+}
+
+/// Monotonic seconds for scheduling (CLOCK_MONOTONIC); injectable for tests.
+public enum UpstreamClock {
+    public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+/// The rate scheduler of one token pool: per token × method class it keeps an exact
+/// `SlidingWindowLimiter`; requests that cannot go now wait in a `FairQueue` per class, in their
+/// suspended connection (a continuation, not a thread), and are granted in fair order as slots
+/// open, on the token whose next slot is earliest. One timer task per class wakes the dispatcher.
+public final class RateScheduler: Sendable {
+    public struct Token: Sendable {
+        public let id: String
+        public let secret: String
+        public init(id: String, secret: String) {
+            self.id = id
+            self.secret = secret
+        }
+    }
+
+    struct Waiter: Sendable {
+        let continuation: CheckedContinuation<Result<Grant, AdmissionError>, Never>
+        let enqueuedAt: Double
+    }
+
+    struct ClassState {
+        var limiters: [SlidingWindowLimiter]
+        var queue = FairQueue<Waiter>()
+        var timerAt: Double?
+    }
+
+    struct State {
+        var classes: [MethodClass: ClassState]
+        var nextId: UInt64 = 0
+        var shuttingDown = false
+    }
+
+    public let tokens: [Token]
+    public let limits: RateLimits
+    public let maxDepth: Int
+    private let clock: @Sendable () -> Double
+    private let state: Mutex<State>
+
+    public init(
+        tokens: [Token], limits: RateLimits, headroom: Double = 1.0, marginSeconds: Double = 0.05,
+        maxDepth: Int = 10000, clock: @escaping @Sendable () -> Double = UpstreamClock.now
+    ) {
+        precondition(!tokens.isEmpty, "a pool needs at least one token")
+        self.tokens = tokens
+        self.limits = limits
+        self.maxDepth = maxDepth
+        self.clock = clock
+        var classes: [MethodClass: ClassState] = [:]
+        for c in MethodClass.allCases {
+            let limiter = SlidingWindowLimiter(documented: limits[c], headroom: headroom, marginSeconds: marginSeconds)
+            classes[c] = ClassState(limiters: Array(repeating: limiter, count: tokens.count))
+        }
+        self.state = Mutex(State(classes: classes))
+    }
+
+    /// Requests waiting for `methodClass` right now.
+    public func depth(_ methodClass: MethodClass) -> Int {
+        state.withLock { $0.classes[methodClass]!.queue.count }
+    }
+
+    /// Waits for a slot. Throws at once when the queue is full or the computed wait already
+    /// exceeds `deadline` (monotonic seconds); throws `.cancelled` when the task is cancelled while
+    /// waiting (the request is then never sent). `front` re-queues a request ahead of its key's
+    /// others (after an upstream 429, which means Astro did not process it).
+    public func admit(
+        _ methodClass: MethodClass, keyId: String, deadline: Double, front: Bool = false
+    ) async throws(AdmissionError) -> Grant {
+        let now = clock()
+        // Fast path: nothing queued and a slot free now.
+        let immediate: Result<Grant, AdmissionError>? = state.withLock { state in
+            if state.shuttingDown { return .failure(.shuttingDown) }
+            var cls = state.classes[methodClass]!
+            defer { state.classes[methodClass] = cls }
+            let (index, slot) = Self.earliest(cls.limiters, now: now)
+            if cls.queue.isEmpty && slot <= now {
+                cls.limiters[index].reserve(now: now)
+                return .success(Grant(tokenId: tokens[index].id, tokenSecret: tokens[index].secret, queueSeconds: 0))
+            }
+            if cls.queue.count >= maxDepth {
+                return .failure(
+                    .queueFull(retryAfter: Self.retryAfter(estimate: estimateWait(cls, keyId: keyId, now: now))))
+            }
+            let estimate = estimateWait(cls, keyId: keyId, now: now)
+            if !front && now + estimate > deadline {
+                return .failure(.deadlineExceeded(retryAfter: Self.retryAfter(estimate: estimate)))
+            }
+            return nil
+        }
+        if let immediate { return try immediate.get() }
+
+        let id = state.withLock { state -> UInt64 in
+            state.nextId += 1
+            return state.nextId
+        }
+        let result = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<Grant, AdmissionError>, Never>) in
+                state.withLock { state in
+                    state.classes[methodClass]!.queue.enqueue(
+                        Waiter(continuation: continuation, enqueuedAt: now), id: id, key: keyId, front: front)
+                }
+                if Task.isCancelled { self.withdraw(id: id, keyId: keyId, methodClass, with: .cancelled) }
+                self.dispatch(methodClass)
+                // A deadline that the estimate did not foresee (Astro paused us) still holds.
+                let delay = max(0, deadline - now)
+                Task {
+                    try? await Task.sleep(for: .seconds(delay))
+                    self.withdraw(
+                        id: id, keyId: keyId, methodClass,
+                        with: .deadlineExceeded(retryAfter: Self.retryAfter(estimate: 1)))
+                }
+            }
+        } onCancel: {
+            self.withdraw(id: id, keyId: keyId, methodClass, with: .cancelled)
+        }
+        return try result.get()
+    }
+
+    /// Pauses one token's class until `until` (monotonic seconds), after an upstream 429.
+    public func pause(tokenId: String, _ methodClass: MethodClass, until: Double) {
+        state.withLock { state in
+            guard let index = tokens.firstIndex(where: { $0.id == tokenId }) else { return }
+            state.classes[methodClass]!.limiters[index].pause(until: until)
+        }
+        dispatch(methodClass)
+    }
+
+    /// Refuses new requests and answers every waiting one `.shuttingDown` (the caller answers 503
+    /// "not sent" and audits it). Returns how many were waiting.
+    @discardableResult
+    public func shutdown() -> Int {
+        let waiters = state.withLock { state -> [Waiter] in
+            state.shuttingDown = true
+            var all: [Waiter] = []
+            for c in MethodClass.allCases { all += state.classes[c]!.queue.removeAll() }
+            return all
+        }
+        for waiter in waiters { waiter.continuation.resume(returning: .failure(.shuttingDown)) }
+        return waiters.count
+    }
+
+    // MARK: - Internals
+
+    private func withdraw(id: UInt64, keyId: String, _ methodClass: MethodClass, with error: AdmissionError) {
+        let waiter = state.withLock { $0.classes[methodClass]!.queue.remove(id: id, key: keyId) }
+        waiter?.continuation.resume(returning: .failure(error))
+    }
+
+    /// Grants every request that may go now, in fair order; arms the timer for the next slot.
+    private func dispatch(_ methodClass: MethodClass) {
+        var granted: [(Waiter, Grant)] = []
+        var armAt: Double?
+        state.withLock { state in
+            var cls = state.classes[methodClass]!
+            defer { state.classes[methodClass] = cls }
+            let now = clock()
+            while !cls.queue.isEmpty {
+                let (index, slot) = Self.earliest(cls.limiters, now: now)
+                if slot > now {
+                    if cls.timerAt == nil || slot < cls.timerAt! {
+                        cls.timerAt = slot
+                        armAt = slot
+                    }
+                    break
+                }
+                cls.limiters[index].reserve(now: now)
+                let next = cls.queue.dequeue()!
+                granted.append(
+                    (
+                        next.element,
+                        Grant(
+                            tokenId: tokens[index].id, tokenSecret: tokens[index].secret,
+                            queueSeconds: now - next.element.enqueuedAt)
+                    ))
+            }
+        }
+        for (waiter, grant) in granted { waiter.continuation.resume(returning: .success(grant)) }
+        if let armAt {
+            let delay = max(0, armAt - clock())
+            Task {
+                try? await Task.sleep(for: .seconds(delay))
+                self.state.withLock { state in
+                    if state.classes[methodClass]!.timerAt == armAt { state.classes[methodClass]!.timerAt = nil }
+                }
+                self.dispatch(methodClass)
+            }
+        }
+    }
+
+    private static func earliest(_ limiters: [SlidingWindowLimiter], now: Double) -> (Int, Double) {
+        var best = (0, limiters[0].nextSlot(now: now))
+        for i in 1..<limiters.count {
+            let slot = limiters[i].nextSlot(now: now)
+            if slot < best.1 { best = (i, slot) }
+        }
+        return best
+    }
+
+    /// Seconds until a new request of `keyId` would be granted: the next free slot, plus one slot
+    /// interval per request served before it in fair order.
+    private func estimateWait(_ cls: ClassState, keyId: String, now: Double) -> Double {
+        let (_, slot) = Self.earliest(cls.limiters, now: now)
+        let perSecond = Double(cls.limiters.reduce(0) { $0 + $1.limit }) / cls.limiters[0].window
+        let ahead = Double(cls.queue.positionForNewArrival(key: keyId))
+        return max(0, slot - now) + ahead / perSecond
+    }
+
+    private static func retryAfter(estimate: Double) -> Int { max(1, Int(estimate.rounded(.up))) }
+}

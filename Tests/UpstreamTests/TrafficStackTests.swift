@@ -1,0 +1,263 @@
+import Foundation
+import Synchronization
+import Testing
+
+@testable import Upstream
+
+/// A transport that records when each request was sent and answers from a script.
+final class ScriptedTransport: UpstreamSending {
+    let sent = Mutex<[(time: Double, request: UpstreamRequest)]>([])
+    let script: @Sendable (UpstreamRequest, Int) async throws(TransportError) -> UpstreamResponse
+
+    init(script: @escaping @Sendable (UpstreamRequest, Int) async throws(TransportError) -> UpstreamResponse) {
+        self.script = script
+    }
+
+    func send(_ request: UpstreamRequest) async throws(TransportError) -> UpstreamResponse {
+        let n = sent.withLock {
+            $0.append((UpstreamClock.now(), request))
+            return $0.count
+        }
+        return try await script(request, n)
+    }
+
+    var count: Int { sent.withLock { $0.count } }
+}
+
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func increment() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
+}
+
+final class Recorder: Sendable {
+    private let items = Mutex<[String]>([])
+    func append(_ item: String) { items.withLock { $0.append(item) } }
+    var values: [String] { items.withLock { $0 } }
+}
+
+func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamRequest {
+    UpstreamRequest(
+        method: method, url: "http://127.0.0.1:1/v1" + path, headers: HeaderList(), body: [], timeoutSeconds: 5)
+}
+
+@Suite(.serialized) struct TrafficStackTests {
+    @Test func burstIsPacedExactlyAndEveryWindowHoldsTheLimit() async {
+        let transport = ScriptedTransport { _, _ in UpstreamResponse(status: 200, headers: HeaderList(), body: []) }
+        let scheduler = RateScheduler(
+            tokens: [.init(id: "t1", secret: "s1")], limits: RateLimits(get: 100, post: 40, delete: 5), marginSeconds: 0
+        )
+        let dispatcher = UpstreamDispatcher(transport: transport, schedulers: ["default": scheduler])
+        let deadline = UpstreamClock.now() + 30
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<100 {
+                group.addTask {
+                    let outcome = await dispatcher.perform(
+                        DispatchRequest(request: request(), keyId: "k\(i % 10)", pool: "default", deadline: deadline))
+                    #expect((try? outcome.result.get().status) == 200)
+                }
+            }
+        }
+        let times = transport.sent.withLock { $0.map(\.time) }
+        #expect(times.count == 100)
+        #expect(SlidingWindowLimiterTests.maxInAnyWindow(times, window: 1.0) <= 40)
+        // 100 at 40/s: 40 at once, then two more windows.
+        let span = times.max()! - times.min()!
+        #expect(span >= 1.9 && span < 4)
+        #expect(transport.sent.withLock { $0.allSatisfy { $0.request.headers["authorization"] == "Bearer s1" } })
+    }
+
+    @Test func twoTokensShareTheLoadEachWithinItsLimit() async {
+        let transport = ScriptedTransport { _, _ in UpstreamResponse(status: 200, headers: HeaderList(), body: []) }
+        let scheduler = RateScheduler(
+            tokens: [.init(id: "t1", secret: "s1"), .init(id: "t2", secret: "s2")], limits: RateLimits(post: 20),
+            marginSeconds: 0)
+        let dispatcher = UpstreamDispatcher(transport: transport, schedulers: ["default": scheduler])
+        let deadline = UpstreamClock.now() + 30
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<80 {
+                group.addTask {
+                    _ = await dispatcher.perform(
+                        DispatchRequest(request: request(), keyId: "k\(i % 4)", pool: "default", deadline: deadline))
+                }
+            }
+        }
+        let sent = transport.sent.withLock { $0 }
+        for secret in ["s1", "s2"] {
+            let times = sent.filter { $0.request.headers["authorization"] == "Bearer \(secret)" }.map(\.time)
+            #expect(times.count >= 30)
+            #expect(SlidingWindowLimiterTests.maxInAnyWindow(times, window: 1.0) <= 20)
+        }
+    }
+
+    @Test func aLightKeyIsServedWithinOneSlotOfABurst() async {
+        let order = Recorder()
+        let transport = ScriptedTransport { request, _ in
+            order.append(request.url)
+            return UpstreamResponse(status: 200, headers: HeaderList(), body: [])
+        }
+        let scheduler = RateScheduler(
+            tokens: [.init(id: "t", secret: "s")], limits: RateLimits(post: 50), marginSeconds: 0)
+        let dispatcher = UpstreamDispatcher(transport: transport, schedulers: ["default": scheduler])
+        let deadline = UpstreamClock.now() + 60
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<150 {
+                group.addTask {
+                    _ = await dispatcher.perform(
+                        DispatchRequest(
+                            request: request("POST", "/burst/\(i)"), keyId: "bursty", pool: "default",
+                            deadline: deadline))
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(100))  // arrives while the burst is queued
+                _ = await dispatcher.perform(
+                    DispatchRequest(
+                        request: request("POST", "/light"), keyId: "light", pool: "default", deadline: deadline))
+            }
+        }
+        let sequence = order.values
+        let lightIndex = try! #require(sequence.firstIndex { $0.hasSuffix("/light") })
+        // The first 50 go at once; the light request is at most one slot behind the next one.
+        #expect(lightIndex <= 51, "light request was dispatched at position \(lightIndex)")
+    }
+
+    @Test func deadlineAndQueueFullAnswerAtOnceWithRetryAfter() async {
+        let scheduler = RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits(post: 2), maxDepth: 3)
+        let now = UpstreamClock.now()
+        _ = try? await scheduler.admit(.post, keyId: "a", deadline: now + 10)
+        _ = try? await scheduler.admit(.post, keyId: "a", deadline: now + 10)
+        // The limit is used up: a request willing to wait 0.1 s cannot be served in time.
+        do {
+            _ = try await scheduler.admit(.post, keyId: "a", deadline: UpstreamClock.now() + 0.1)
+            Issue.record("expected deadlineExceeded")
+        } catch {
+            guard case .deadlineExceeded(let retryAfter) = error else {
+                Issue.record("got \(error)")
+                return
+            }
+            #expect(retryAfter >= 1 && retryAfter <= 2)
+        }
+        // Fill the queue (depth 3), then one more is refused as full.
+        let waiters = (0..<3).map { i in
+            Task { try? await scheduler.admit(.post, keyId: "k\(i)", deadline: UpstreamClock.now() + 30) }
+        }
+        try? await Task.sleep(for: .milliseconds(100))
+        #expect(scheduler.depth(.post) == 3)
+        do {
+            _ = try await scheduler.admit(.post, keyId: "z", deadline: UpstreamClock.now() + 30)
+            Issue.record("expected queueFull")
+        } catch {
+            guard case .queueFull(let retryAfter) = error else {
+                Issue.record("got \(error)")
+                return
+            }
+            #expect(retryAfter >= 1)
+        }
+        #expect(scheduler.shutdown() == 3)
+        for waiter in waiters { #expect(await waiter.value == nil) }
+    }
+
+    @Test func cancellationRemovesAWaiterAndItIsNeverGranted() async {
+        let scheduler = RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits(delete: 1))
+        _ = try? await scheduler.admit(.delete, keyId: "a", deadline: UpstreamClock.now() + 10)
+        let waiting = Task { try await scheduler.admit(.delete, keyId: "a", deadline: UpstreamClock.now() + 10) }
+        try? await Task.sleep(for: .milliseconds(50))
+        #expect(scheduler.depth(.delete) == 1)
+        waiting.cancel()
+        let result = await waiting.result
+        #expect(throws: AdmissionError.cancelled) { try result.get() }
+        #expect(scheduler.depth(.delete) == 0)
+    }
+
+    @Test func upstream429IsRequeuedAtTheFrontHonouringRetryAfterAndBounded() async {
+        let transport = ScriptedTransport { _, n in
+            n <= 2
+                ? UpstreamResponse(status: 429, headers: HeaderList([("Retry-After", "0.2")]), body: [])
+                : UpstreamResponse(status: 200, headers: HeaderList(), body: [])
+        }
+        let scheduler = RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits())
+        let dispatcher = UpstreamDispatcher(transport: transport, schedulers: ["default": scheduler])
+        let started = UpstreamClock.now()
+        let outcome = await dispatcher.perform(
+            DispatchRequest(request: request(), keyId: "a", pool: "default", deadline: started + 10))
+        #expect((try? outcome.result.get().status) == 200)
+        #expect(outcome.upstream429s == 2)
+        #expect(outcome.attempts == 3)
+        #expect(UpstreamClock.now() - started >= 0.35)
+
+        let always429 = ScriptedTransport { _, _ in
+            UpstreamResponse(status: 429, headers: HeaderList([("Retry-After", "0")]), body: [])
+        }
+        let bounded = UpstreamDispatcher(
+            transport: always429,
+            schedulers: ["default": RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits())])
+        let gaveUp = await bounded.perform(
+            DispatchRequest(request: request(), keyId: "a", pool: "default", deadline: UpstreamClock.now() + 10))
+        #expect((try? gaveUp.result.get().status) == 429)
+        #expect(always429.count == 4)
+    }
+
+    @Test func writesAreNotRetriedAfterATimeoutButGetsAre() async {
+        let timeouts = ScriptedTransport { _, _ throws(TransportError) in throw .timeout("slow") }
+        let dispatcher = UpstreamDispatcher(
+            transport: timeouts,
+            schedulers: ["default": RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits())])
+        let write = await dispatcher.perform(
+            DispatchRequest(request: request("POST"), keyId: "a", pool: "default", deadline: UpstreamClock.now() + 10))
+        #expect(timeouts.count == 1)
+        guard case .failure(.transport(.timeout)) = write.result else {
+            Issue.record("expected a timeout, got \(write.result)")
+            return
+        }
+        _ = await dispatcher.perform(
+            DispatchRequest(request: request("GET"), keyId: "a", pool: "default", deadline: UpstreamClock.now() + 10))
+        #expect(timeouts.count == 4)  // 1 write + 1 GET + 2 GET retries
+        let refused = ScriptedTransport { _, _ throws(TransportError) in throw .unreachable("refused") }
+        let d2 = UpstreamDispatcher(
+            transport: refused,
+            schedulers: ["default": RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits())])
+        _ = await d2.perform(
+            DispatchRequest(request: request("POST"), keyId: "a", pool: "default", deadline: UpstreamClock.now() + 10))
+        #expect(refused.count == 3)  // never reached Astro: safe to retry a write
+    }
+
+    @Test func twoHundredIdenticalGetsMakeOneCall() async {
+        let calls = Counter()
+        let coalescer = Coalescer<Int>()
+        let results = await withTaskGroup(of: (Int, CoalescedRole)?.self) { group in
+            for _ in 0..<200 {
+                group.addTask {
+                    await coalescer.run(key: "GET /x") {
+                        calls.increment()
+                        try? await Task.sleep(for: .milliseconds(300))
+                        return 42
+                    }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(calls.value == 1)
+        #expect(results.count == 200 && results.allSatisfy { $0?.0 == 42 })
+        #expect(results.filter { $0?.1 == .leader }.count == 1)
+        #expect(coalescer.inFlight == 0)
+    }
+
+    @Test func aFollowerLeavingDoesNotDisturbTheOthers() async {
+        let coalescer = Coalescer<Int>()
+        let leader = Task {
+            await coalescer.run(key: "k") {
+                try? await Task.sleep(for: .milliseconds(300)); return 7
+            }
+        }
+        try? await Task.sleep(for: .milliseconds(50))
+        let leaving = Task { await coalescer.run(key: "k") { 0 } }
+        let staying = Task { await coalescer.run(key: "k") { 0 } }
+        try? await Task.sleep(for: .milliseconds(50))
+        leaving.cancel()
+        leader.cancel()  // the leader's client leaves too: the call still completes for followers
+        #expect(await leaving.value == nil)
+        #expect(await staying.value?.0 == 7)
+        #expect(await staying.value?.1 == .follower)
+    }
+}
