@@ -1,0 +1,126 @@
+import Foundation
+import Gateway
+import Synchronization
+import Testing
+import Upstream
+
+/// Traffic control end to end: the real gateway in front of the real simulator (Astro's limits)
+/// or a recording upstream, clients on their own threads.
+@Suite(.serialized) struct TrafficTests {
+    static let astroLimits = "{ GET: 25, POST: 10, DELETE: 5 }"
+
+    /// Runs `count` blocking requests concurrently, each on its own thread.
+    func concurrently(_ count: Int, _ work: @escaping @Sendable (Int) -> RawHTTPResponse?) async -> [RawHTTPResponse?] {
+        await withTaskGroup(of: (Int, RawHTTPResponse?).self) { group in
+            for i in 0..<count {
+                group.addTask {
+                    await withCheckedContinuation { continuation in
+                        Thread.detachNewThread { continuation.resume(returning: (i, work(i))) }
+                    }
+                }
+            }
+            var out = [RawHTTPResponse?](repeating: nil, count: count)
+            for await (i, r) in group { out[i] = r }
+            return out
+        }
+    }
+
+    @Test func writeBurstIsPacedUnderAstrosLimitWithNoClientVisible429() async throws {
+        let gateway = try TestGateway.start(upstream: nil, limits: Self.astroLimits)
+        defer { gateway.stop() }
+        let port = gateway.port
+        let auth = gateway.auth
+        let started = Date()
+        let responses = await concurrently(10) { client in
+            var last: RawHTTPResponse?
+            for i in 0..<10 {
+                let body = Array(#"{"name":"w-\#(client)-\#(i)","description":"d","cicdEnforcedDefault":false}"#.utf8)
+                last = try? rawRequest(
+                    port: port, method: "POST", target: "/v1/organizations/clorg1/workspaces",
+                    headers: [auth, ("Content-Type", "application/json")], body: body)
+                if last?.status != 200 { return last }
+            }
+            return last
+        }
+        #expect(responses.allSatisfy { $0?.status == 200 }, "\(responses.map { $0?.status ?? 0 })")
+        let simulator = try #require(gateway.instance.simulator)
+        let posts = simulator.trace().filter { $0.method == "POST" }.map(\.time)
+        #expect(posts.count == 100)
+        #expect(maxInAnyWindow(posts, window: 1.0) <= 10)
+        #expect(simulator.stats().rateLimited == 0)
+        // 100 writes at 10/s cannot finish in under ~9 s; the pacing, not luck, kept Astro happy.
+        #expect(Date().timeIntervalSince(started) > 8.5)
+    }
+
+    @Test func twoHundredIdenticalGetsShareOneUpstreamCall() async throws {
+        let upstream = try RecordingUpstream { _ in
+            try? await Task.sleep(for: .milliseconds(500))
+            return ServerResponse(
+                status: 200, headers: HeaderList([("Content-Type", "application/json")]), body: Array("{\"n\":1}".utf8))
+        }
+        defer { upstream.stop() }
+        let gateway = try TestGateway.start(upstream: upstream.baseURL)
+        defer { gateway.stop() }
+        let port = gateway.port
+        let auth = gateway.auth
+        let responses = await concurrently(200) { _ in
+            try? rawRequest(port: port, target: "/v1/organizations/clorg1/deployments?limit=5", headers: [auth])
+        }
+        #expect(responses.allSatisfy { $0?.status == 200 && $0?.text == "{\"n\":1}" })
+        #expect(upstream.received.count == 1)
+        let roles = responses.compactMap { $0?.header("x-gateway-coalesced") }
+        #expect(roles.filter { $0 == "leader" }.count == 1)
+        #expect(roles.filter { $0 == "follower" }.count == 199)
+    }
+
+    @Test func deadlineAnswers429AtOnceWithRetryAfter() async throws {
+        let gateway = try TestGateway.start(upstream: nil, limits: Self.astroLimits)
+        defer { gateway.stop() }
+        let port = gateway.port
+        let auth = gateway.auth
+        let responses = await concurrently(15) { i in
+            let body = Array(#"{"name":"q\#(i)","description":"d","cicdEnforcedDefault":false}"#.utf8)
+            return try? rawRequest(
+                port: port, method: "POST", target: "/v1/organizations/clorg1/workspaces",
+                headers: [auth, ("Content-Type", "application/json"), ("X-Gateway-Max-Wait", "0")], body: body)
+        }
+        let statuses = responses.map { $0?.status ?? 0 }
+        #expect(statuses.filter { $0 == 200 }.count == 10, "\(statuses)")
+        let refused = responses.compactMap { $0 }.filter { $0.status == 429 }
+        #expect(refused.count == 5)
+        for r in refused {
+            #expect(Int(r.header("retry-after") ?? "") ?? 0 >= 1)
+            #expect(r.json?["statusCode"] as? Int == 429)
+            #expect(r.message.contains("rate-limit slot"))
+        }
+        #expect(gateway.instance.simulator!.stats().rateLimited == 0)
+    }
+
+    @Test func queuedRequestsShowTheirWait() async throws {
+        let gateway = try TestGateway.start(upstream: nil, limits: "{ GET: 25, POST: 10, DELETE: 2 }")
+        defer { gateway.stop() }
+        let port = gateway.port
+        let auth = gateway.auth
+        let responses = await concurrently(3) { i in
+            try? rawRequest(
+                port: port, method: "DELETE", target: "/v1/organizations/clorg1/workspaces/nope\(i)", headers: [auth])
+        }
+        // Astro's answer (404: no such workspace) passes through; the third waited for a slot.
+        #expect(responses.allSatisfy { $0?.status == 404 })
+        let waits = responses.compactMap { $0?.header("x-gateway-queue-ms") }.compactMap(Int.init)
+        #expect(waits.count == 1)
+        #expect(waits.allSatisfy { $0 >= 500 })
+    }
+}
+
+/// The largest number of times inside any half-open window [t, t + window).
+func maxInAnyWindow(_ times: [Double], window: Double) -> Int {
+    let sorted = times.sorted()
+    var best = 0
+    var lo = 0
+    for hi in sorted.indices {
+        while sorted[hi] - sorted[lo] >= window { lo += 1 }
+        best = max(best, hi - lo + 1)
+    }
+    return best
+}
