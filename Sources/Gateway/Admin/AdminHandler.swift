@@ -4,6 +4,7 @@ import Upstream
 /// The admin listener (separate address/port): `/healthz`, `/readyz`, `/metrics`.
 struct AdminHandler: HTTPHandler {
     let holder: RuntimeHolder
+    let audit: AuditWriter
 
     func respond(to request: ServerRequest) async -> ServerResponse {
         let json = HeaderList([("Content-Type", "application/json")])
@@ -13,6 +14,11 @@ struct AdminHandler: HTTPHandler {
         case ("GET", "/readyz"):
             if holder.isDraining {
                 return ServerResponse(status: 503, headers: json, body: Array("{\"status\":\"draining\"}".utf8))
+            }
+            if !audit.isHealthy {
+                return ServerResponse(
+                    status: 503, headers: json,
+                    body: Array("{\"status\":\"unready\",\"reason\":\"the audit log cannot be written\"}".utf8))
             }
             return ServerResponse(status: 200, headers: json, body: Array("{\"status\":\"ready\"}".utf8))
         default:

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Simulator
 import Upstream
@@ -16,6 +17,7 @@ public final class GatewayInstance: Sendable {
     public let admin: HTTPServer?
     public let simulatorServer: HTTPServer?
     public let simulator: AstroSimulator?
+    public let audit: AuditWriter
 
     public var port: Int { server.port }
     public var adminPort: Int? { admin?.port }
@@ -24,6 +26,7 @@ public final class GatewayInstance: Sendable {
         self.config = config
         self.environment = environment
         let tokens = try config.resolveTokens(environment: environment)
+        self.audit = try Self.openAudit(config, environment: environment)
         var upstreamBase = config.upstream.baseURL
         if config.upstream.simulate {
             var simulatorTokens: [String: String] = [:]
@@ -73,13 +76,45 @@ public final class GatewayInstance: Sendable {
             options.tlsKeyPEM = key
             options.tlsCertificatePEM = cert
         }
-        self.server = HTTPServer(options: options, handler: Pipeline(holder: holder))
+        self.server = HTTPServer(options: options, handler: Pipeline(holder: holder, audit: audit))
         if let adminConfig = config.admin {
             self.admin = HTTPServer(
                 options: ServerOptions(address: adminConfig.address, port: adminConfig.port, threads: 1),
-                handler: AdminHandler(holder: holder))
+                handler: AdminHandler(holder: holder, audit: audit))
         } else {
             self.admin = nil
+        }
+    }
+
+    /// The audit writer, or an error that says how to fix it: a gateway with integrity `hmac` and
+    /// no key refuses to start (set the key, or choose `audit.integrity: none` explicitly).
+    static func openAudit(_ config: GatewayConfig, environment: [String: String]) throws -> AuditWriter {
+        let audit = config.audit
+        var key: [UInt8]?
+        if audit.integrity == "hmac" {
+            guard let reference = audit.hmacKey else {
+                throw ConfigError(
+                    file: config.file, line: nil, keyPath: "audit.hmacKey",
+                    message: "an HMAC key is required (or set audit.integrity: none explicitly)")
+            }
+            do {
+                key = Array(try reference.resolve(environment: environment).utf8)
+            } catch {
+                throw ConfigError(
+                    file: config.file, line: nil, keyPath: "audit.hmacKey",
+                    message: "\(error) (or set audit.integrity: none explicitly)")
+            }
+        }
+        do {
+            return try AuditWriter(
+                options: AuditWriter.Options(
+                    directory: audit.directory, key: key, fsyncIntervalMs: audit.fsyncIntervalMs,
+                    segmentMaxBytes: audit.segmentMaxBytes, retainSegments: audit.retainSegments,
+                    failClosed: audit.onFailure == "reject"))
+        } catch {
+            throw ConfigError(
+                file: config.file, line: nil, keyPath: "audit.directory",
+                message: "cannot write the audit log in \(audit.directory): \(error)")
         }
     }
 
@@ -141,5 +176,7 @@ public final class GatewayInstance: Sendable {
         server.stop(timeoutSeconds: 5)
         admin?.stop(timeoutSeconds: 1)
         simulatorServer?.stop(timeoutSeconds: 1)
+        // Everything answered has been recorded; flush and fsync what is still queued.
+        audit.closeAndWait()
     }
 }

@@ -20,6 +20,8 @@ public struct RequestContext: Sendable {
     public var upstreamMs: Double?
     public var upstreamStatus: Int?
     public var upstream429s = 0
+    /// A write's durable intent record exists; the final record is then its `outcome`.
+    public var intentWritten = false
     public var upstreamRequestId: String?
     public var status = 0
     public var bytesOut = 0
@@ -35,8 +37,12 @@ public struct RequestContext: Sendable {
 /// outcome audited. Each stage either refines the context or ends the request with a `GatewayError`.
 public final class Pipeline: HTTPHandler {
     let holder: RuntimeHolder
+    let audit: AuditWriter
 
-    public init(holder: RuntimeHolder) { self.holder = holder }
+    public init(holder: RuntimeHolder, audit: AuditWriter) {
+        self.holder = holder
+        self.audit = audit
+    }
 
     public func respond(to request: ServerRequest) async -> ServerResponse {
         var context = RequestContext(requestId: GatewayRequestId.make(), request: request)
@@ -57,6 +63,15 @@ public final class Pipeline: HTTPHandler {
         response.headers.append("X-Gateway-Request-Id", context.requestId)
         context.status = response.status
         context.bytesOut = response.body.count
+        // Every request is recorded before it is answered; a fail-closed log that cannot record
+        // it turns the answer into a 503 (the upstream call, if any, already has its intent).
+        do {
+            try await audit.append(AuditRecords.make(context, phase: context.intentWritten ? "outcome" : "request"))
+        } catch {
+            response = GatewayError(503, "audit log unavailable: \(error.reason)").response(
+                requestId: context.requestId)
+            response.headers.append("X-Gateway-Request-Id", context.requestId)
+        }
         return response
     }
 
@@ -113,6 +128,16 @@ public final class Pipeline: HTTPHandler {
                 return !key.isRevoked(at: Date()) && !key.isExpired(at: Date())
             })
         let dispatcher = runtime.dispatcher
+        if request.method != "GET" {
+            // A write's intent is on disk before Astro can see the write: after a crash, an intent
+            // with no outcome says "may have reached Astro".
+            do {
+                try await audit.appendDurable(AuditRecords.make(context, phase: "intent"))
+                context.intentWritten = true
+            } catch {
+                throw GatewayError(503, "audit log unavailable, the request was not sent: \(error.reason)")
+            }
+        }
         let outcome: DispatchOutcome
         if request.method == "GET" && config.coalescingEnabled {
             let fingerprint = [

@@ -112,11 +112,13 @@ public final class HTTPServer: Sendable {
     }
 
     /// Stops listening for new connections; open ones keep being served (for graceful drain).
+    /// The listening socket is closed only after the daemon stops: MHD's worker threads still
+    /// remove it from their epoll sets after quiesce returns, and that fails on a closed fd.
     public func stopAccepting() {
         daemon.withLock { d in
-            guard let d else { return }
-            let fd = MHD_quiesce_daemon(d.pointer)
-            if fd >= 0 { close(fd) }
+            guard let handle = d, handle.quiescedFD < 0 else { return }
+            let fd = MHD_quiesce_daemon(handle.pointer)
+            d = DaemonHandle(pointer: handle.pointer, tlsKey: handle.tlsKey, tlsCert: handle.tlsCert, quiescedFD: fd)
         }
     }
 
@@ -150,6 +152,7 @@ public final class HTTPServer: Sendable {
         }
         guard let handle else { return true }
         MHD_stop_daemon(handle.pointer)
+        if handle.quiescedFD >= 0 { close(handle.quiescedFD) }
         free(handle.tlsKey)
         free(handle.tlsCert)
         return true
@@ -159,6 +162,7 @@ public final class HTTPServer: Sendable {
         daemon.withLock { d in
             if let d {
                 MHD_stop_daemon(d.pointer)
+                if d.quiescedFD >= 0 { close(d.quiescedFD) }
                 free(d.tlsKey)
                 free(d.tlsCert)
             }
@@ -318,6 +322,8 @@ struct DaemonHandle: @unchecked Sendable {
     let pointer: OpaquePointer
     let tlsKey: UnsafeMutablePointer<CChar>?
     let tlsCert: UnsafeMutablePointer<CChar>?
+    /// The listening socket handed back by `MHD_quiesce_daemon`, closed after the daemon stops.
+    var quiescedFD: Int32 = -1
 }
 
 /// A suspended MHD connection. Invariant: libmicrohttpd allows `MHD_resume_connection` from any

@@ -1,0 +1,349 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// The audit log could not record a request: with `onFailure: reject` the request is refused (503).
+public struct AuditUnavailable: Error, Sendable, CustomStringConvertible {
+    public let reason: String
+    public var description: String { "audit log unavailable: \(reason)" }
+}
+
+/// Appends chained records to JSON Lines segments from ONE writer thread, with group commit:
+/// callers enqueue and wait; the thread assigns `seq`, `ts`, `prev` and `mac` in order, writes a
+/// whole batch with one `write`, and fsyncs once for every durable record in it (so concurrent
+/// writes share one fsync). Non-durable records are fsynced at most `fsyncIntervalMs` later.
+/// The queue is bounded: when it is full, callers wait (back-pressure, not unbounded memory).
+/// Old segments are never rewritten; each start, rotation (size or UTC day) or write failure
+/// opens a new segment whose header record chains from the last record that reached the disk.
+public final class AuditWriter: Sendable {
+    public struct Options: Sendable {
+        public var directory: String
+        public var key: [UInt8]?
+        public var fsyncIntervalMs: Int
+        public var segmentMaxBytes: Int
+        public var retainSegments: Int?
+        /// true: a record that cannot be written fails its request (`onFailure: reject`).
+        public var failClosed: Bool
+        public var maxPending: Int
+
+        public init(
+            directory: String, key: [UInt8]?, fsyncIntervalMs: Int = 10, segmentMaxBytes: Int = 64 << 20,
+            retainSegments: Int? = nil, failClosed: Bool = true, maxPending: Int = 65536
+        ) {
+            self.directory = directory
+            self.key = key
+            self.fsyncIntervalMs = fsyncIntervalMs
+            self.segmentMaxBytes = segmentMaxBytes
+            self.retainSegments = retainSegments
+            self.failClosed = failClosed
+            self.maxPending = maxPending
+        }
+    }
+
+    public struct Counters: Sendable, Equatable {
+        public var records = 0
+        public var failures = 0
+        public var fsyncs = 0
+        public var fsyncSeconds = 0.0
+        public var segments = 0
+    }
+
+    struct Pending: Sendable {
+        let record: AuditRecord
+        let durable: Bool
+        let continuation: CheckedContinuation<Result<Void, AuditUnavailable>, Never>
+    }
+
+    struct Inbox {
+        var items: [Pending] = []
+        var spaceWaiters: [CheckedContinuation<Void, Never>] = []
+        var stopping = false
+        var stopped: CheckedContinuation<Void, Never>?
+    }
+
+    public let options: Options
+    let files: any AuditFileSystem
+    private let inbox = Mutex(Inbox())
+    private let wake = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private let healthy = Atomic<Bool>(true)
+    private let counterState = Mutex(Counters())
+    private let core: WriterCore
+
+    public var isHealthy: Bool { healthy.load(ordering: .acquiring) }
+    public var counters: Counters { counterState.withLock { $0 } }
+
+    /// Opens the directory, recovers the chain from the newest segment (a torn last line is left
+    /// as it is and reported by `audit verify`), and starts a new segment. Throws when the
+    /// directory cannot be written: a fail-closed gateway must not start unaudited.
+    public init(options: Options, files: any AuditFileSystem = PosixAuditFileSystem()) throws {
+        self.options = options
+        self.files = files
+        try files.createDirectory(options.directory)
+        let tail = AuditSegments.lastIntactRecord(in: options.directory, files: files)
+        core = WriterCore(options: options, files: files, lastSeq: tail?.seq ?? 0, lastMac: tail?.mac ?? "")
+        try core.openSegment(now: Date())
+        counterState.withLock {
+            $0.segments = 1
+            $0.records = 1
+        }
+        let thread = Thread { [self] in run() }
+        thread.name = "agw-audit-writer"
+        thread.start()
+    }
+
+    /// Appends a record; returns once it is written (in order). Throws when it cannot be written
+    /// and the log is fail-closed.
+    public func append(_ record: AuditRecord) async throws(AuditUnavailable) {
+        try await submit(record, durable: false)
+    }
+
+    /// Appends a record and returns only once it is on disk (fsynced): the intent of a write is
+    /// durable before the write is sent upstream.
+    public func appendDurable(_ record: AuditRecord) async throws(AuditUnavailable) {
+        try await submit(record, durable: true)
+    }
+
+    private func submit(_ record: AuditRecord, durable: Bool) async throws(AuditUnavailable) {
+        while true {
+            let full = inbox.withLock { $0.items.count >= options.maxPending && !$0.stopping }
+            if !full { break }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                inbox.withLock { inbox in
+                    if inbox.items.count >= options.maxPending && !inbox.stopping {
+                        inbox.spaceWaiters.append(c)
+                    } else {
+                        c.resume()
+                    }
+                }
+            }
+        }
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Void, AuditUnavailable>, Never>) in
+            let accepted = inbox.withLock { inbox -> Bool in
+                if inbox.stopping { return false }
+                inbox.items.append(Pending(record: record, durable: durable, continuation: c))
+                return true
+            }
+            if accepted {
+                wake.signal()
+            } else {
+                c.resume(returning: .failure(AuditUnavailable(reason: "the audit writer is closed")))
+            }
+        }
+        try result.get()
+    }
+
+    /// Writes and fsyncs everything queued, stops the writer thread, and waits for it (bounded),
+    /// without needing a Swift task: usable from shutdown paths on any thread.
+    @discardableResult
+    public func closeAndWait(timeoutSeconds: Double = 10) -> Bool {
+        let first = inbox.withLock { inbox -> Bool in
+            defer { inbox.stopping = true }
+            return !inbox.stopping
+        }
+        guard first else { return true }
+        wake.signal()
+        return finished.wait(timeout: .now() + timeoutSeconds) == .success
+    }
+
+    /// Writes and fsyncs everything queued, then stops the writer thread.
+    public func close() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let alreadyStopped = inbox.withLock { inbox -> Bool in
+                if inbox.stopping && inbox.stopped == nil { return true }
+                inbox.stopping = true
+                inbox.stopped = c
+                return false
+            }
+            if alreadyStopped { c.resume() } else { wake.signal() }
+        }
+    }
+
+    // MARK: - The writer thread
+
+    private func run() {
+        let interval = Double(options.fsyncIntervalMs) / 1000
+        while true {
+            _ = wake.wait(timeout: .now() + max(interval, 0.001))
+            let (batch, spaceWaiters, stopping) = inbox.withLock { inbox in
+                defer {
+                    inbox.items = []
+                    inbox.spaceWaiters = []
+                }
+                return (inbox.items, inbox.spaceWaiters, inbox.stopping)
+            }
+            for waiter in spaceWaiters { waiter.resume() }
+            if !batch.isEmpty { write(batch) }
+            if core.unsynced && (stopping || MonotonicClock.now() - core.lastFsync >= interval) { syncNow() }
+            if stopping {
+                let stopped = inbox.withLock { inbox -> CheckedContinuation<Void, Never>? in
+                    defer { inbox.stopped = nil }
+                    return inbox.stopped
+                }
+                // Anything that arrived during the final write was already refused by `submit`.
+                core.closeSegment()
+                stopped?.resume()
+                finished.signal()
+                return
+            }
+        }
+    }
+
+    private func write(_ batch: [Pending]) {
+        var outcome: Result<Void, AuditUnavailable> = .success(())
+        do {
+            let rotated = try core.append(batch.map(\.record), now: Date())
+            if batch.contains(where: \.durable) { try syncOrThrow() }
+            counterState.withLock {
+                $0.records += batch.count + rotated
+                $0.segments += rotated
+            }
+            healthy.store(true, ordering: .releasing)
+        } catch {
+            core.abandonSegment()
+            healthy.store(false, ordering: .releasing)
+            counterState.withLock { $0.failures += batch.count }
+            if options.failClosed { outcome = .failure(AuditUnavailable(reason: "\(error)")) }
+        }
+        for item in batch { item.continuation.resume(returning: outcome) }
+    }
+
+    private func syncOrThrow() throws {
+        let started = MonotonicClock.now()
+        try core.sync()
+        let took = MonotonicClock.now() - started
+        counterState.withLock {
+            $0.fsyncs += 1
+            $0.fsyncSeconds += took
+        }
+    }
+
+    private func syncNow() {
+        do { try syncOrThrow() } catch {
+            core.abandonSegment()
+            healthy.store(false, ordering: .releasing)
+            counterState.withLock { $0.failures += 1 }
+        }
+    }
+}
+
+/// The writer thread's own state: the open segment and the chain head.
+///
+/// Invariant behind `@unchecked Sendable`: after `AuditWriter.init` returns, only the writer
+/// thread touches this object (init itself runs before the thread starts).
+final class WriterCore: @unchecked Sendable {
+    let options: AuditWriter.Options
+    let files: any AuditFileSystem
+    let chain: AuditChain
+    var lastSeq: Int
+    var lastMac: String
+    var fd: Int32 = -1
+    var segmentName = ""
+    var segmentBytes = 0
+    var segmentDay = ""
+    var unsynced = false
+    var lastFsync = MonotonicClock.now()
+
+    init(options: AuditWriter.Options, files: any AuditFileSystem, lastSeq: Int, lastMac: String) {
+        self.options = options
+        self.files = files
+        self.chain = AuditChain(key: options.key)
+        self.lastSeq = lastSeq
+        self.lastMac = lastMac
+    }
+
+    /// Appends records (opening or rotating the segment first when needed). Returns how many
+    /// segments were opened (each adds a header record). On error nothing of the chain advances.
+    func append(_ records: [AuditRecord], now: Date) throws -> Int {
+        var opened = 0
+        let day = AuditSegments.day(now)
+        if fd < 0 || segmentBytes >= options.segmentMaxBytes || day != segmentDay {
+            try openSegment(now: now)
+            opened = 1
+        }
+        var seq = lastSeq
+        var mac = lastMac
+        var text = ""
+        let ts = AuditRecord.timestamp(now)
+        for var record in records {
+            seq += 1
+            record.seq = seq
+            record.ts = ts
+            record.prev = mac
+            let next = chain.mac(prev: mac, canonical: record.canonical())
+            text += record.line(mac: next)
+            mac = next ?? ""
+        }
+        let bytes = Array(text.utf8)
+        try files.write(fd, bytes)
+        lastSeq = seq
+        lastMac = mac
+        segmentBytes += bytes.count
+        unsynced = true
+        return opened
+    }
+
+    /// Starts a new segment with a header record chained from the last record on disk, applies
+    /// retention (recording what it removed), and fsyncs the header and the directory.
+    func openSegment(now: Date) throws {
+        closeSegment()
+        let name = AuditSegments.name(now: now, nextSeq: lastSeq + 1)
+        let path = options.directory + "/" + name
+        let existing = (try? files.list(options.directory)) ?? []
+        var removed: [String] = []
+        if let keep = options.retainSegments, existing.count + 1 > keep {
+            removed = Array(existing.prefix(existing.count + 1 - keep))
+        }
+        let newFD = try files.openAppend(path)
+        var header = AuditRecord()
+        header.phase = "header"
+        header.seq = lastSeq + 1
+        header.ts = AuditRecord.timestamp(now)
+        header.prev = lastMac
+        var note = "segment \(name); previous \(existing.last ?? "none")"
+        if !removed.isEmpty { note += "; retention removed \(removed.joined(separator: ", "))" }
+        header.note = note
+        let mac = chain.mac(prev: lastMac, canonical: header.canonical())
+        let bytes = Array(header.line(mac: mac).utf8)
+        do {
+            try files.write(newFD, bytes)
+            try files.sync(newFD)
+            files.syncDirectory(options.directory)
+        } catch {
+            files.close(newFD)
+            throw error
+        }
+        fd = newFD
+        segmentName = name
+        segmentBytes = bytes.count
+        segmentDay = AuditSegments.day(now)
+        lastSeq += 1
+        lastMac = mac ?? ""
+        unsynced = false
+        lastFsync = MonotonicClock.now()
+        for old in removed { files.remove(options.directory + "/" + old) }
+    }
+
+    func sync() throws {
+        guard fd >= 0 else { return }
+        try files.sync(fd)
+        unsynced = false
+        lastFsync = MonotonicClock.now()
+    }
+
+    func closeSegment() {
+        if fd >= 0 {
+            try? files.sync(fd)
+            files.close(fd)
+        }
+        fd = -1
+        unsynced = false
+    }
+
+    /// After a failed write the segment may end in a partial line: never append to it again.
+    func abandonSegment() {
+        if fd >= 0 { files.close(fd) }
+        fd = -1
+        unsynced = false
+    }
+}
