@@ -12,6 +12,7 @@ public struct GatewayCommand: AsyncParsableCommand {
             """,
         subcommands: [
             ServeCommand.self, SimulateCommand.self, ConfigCommand.self, KeysCommand.self, PolicyCommand.self,
+            AuditCommand.self,
         ]
     )
     public init() {}

@@ -16,6 +16,7 @@ public protocol AuditFileSystem: Sendable {
 
 public struct AuditIOError: Error, CustomStringConvertible, Sendable {
     public let description: String
+    public init(description: String) { self.description = description }
 }
 
 /// The real disk.

@@ -22,11 +22,15 @@ public final class GatewayInstance: Sendable {
     public var port: Int { server.port }
     public var adminPort: Int? { admin?.port }
 
-    public init(config: GatewayConfig, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    /// - Parameter auditFiles: the audit log's file operations (tests inject a failing disk).
+    public init(
+        config: GatewayConfig, environment: [String: String] = ProcessInfo.processInfo.environment,
+        auditFiles: any AuditFileSystem = PosixAuditFileSystem()
+    ) throws {
         self.config = config
         self.environment = environment
         let tokens = try config.resolveTokens(environment: environment)
-        self.audit = try Self.openAudit(config, environment: environment)
+        self.audit = try Self.openAudit(config, environment: environment, files: auditFiles)
         var upstreamBase = config.upstream.baseURL
         if config.upstream.simulate {
             var simulatorTokens: [String: String] = [:]
@@ -88,7 +92,9 @@ public final class GatewayInstance: Sendable {
 
     /// The audit writer, or an error that says how to fix it: a gateway with integrity `hmac` and
     /// no key refuses to start (set the key, or choose `audit.integrity: none` explicitly).
-    static func openAudit(_ config: GatewayConfig, environment: [String: String]) throws -> AuditWriter {
+    static func openAudit(
+        _ config: GatewayConfig, environment: [String: String], files: any AuditFileSystem
+    ) throws -> AuditWriter {
         let audit = config.audit
         var key: [UInt8]?
         if audit.integrity == "hmac" {
@@ -110,7 +116,7 @@ public final class GatewayInstance: Sendable {
                 options: AuditWriter.Options(
                     directory: audit.directory, key: key, fsyncIntervalMs: audit.fsyncIntervalMs,
                     segmentMaxBytes: audit.segmentMaxBytes, retainSegments: audit.retainSegments,
-                    failClosed: audit.onFailure == "reject"))
+                    failClosed: audit.onFailure == "reject"), files: files)
         } catch {
             throw ConfigError(
                 file: config.file, line: nil, keyPath: "audit.directory",

@@ -23,7 +23,7 @@ struct TestGateway {
         limits: String = "{ GET: 10000, POST: 10000, DELETE: 10000 }",
         policies: String? = nil,
         keyPolicy: String = "all",
-        environment: [String: String] = [:]
+        environment: [String: String] = [:], auditFiles: any AuditFileSystem = PosixAuditFileSystem()
     ) throws -> TestGateway {
         let dir = NSTemporaryDirectory() + "agw-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -54,7 +54,7 @@ struct TestGateway {
         env["TEST_AUDIT_KEY"] = auditKey
         for (k, v) in environment { env[k] = v }
         let config = try GatewayConfig.load(path: dir + "/gateway.yaml")
-        let instance = try GatewayInstance(config: config, environment: env)
+        let instance = try GatewayInstance(config: config, environment: env, auditFiles: auditFiles)
         try instance.start()
         return TestGateway(instance: instance, directory: dir, key: key)
     }
