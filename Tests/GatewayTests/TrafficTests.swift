@@ -124,3 +124,51 @@ func maxInAnyWindow(_ times: [Double], window: Double) -> Int {
     }
     return best
 }
+
+/// Idempotent creates end to end.
+@Suite(.serialized) struct IdempotentCreateTests {
+    @Test func repeatsReplayWithoutReachingUpstreamAndMismatchesAre422() async throws {
+        let upstream = try RecordingUpstream { request in
+            try? await Task.sleep(for: .milliseconds(200))
+            return ServerResponse(
+                status: 200, headers: HeaderList([("Content-Type", "application/json")]),
+                body: Array("{\"id\":\"c\(request.body.count)\"}".utf8))
+        }
+        defer { upstream.stop() }
+        let gateway = try TestGateway.start(upstream: upstream.baseURL)
+        defer { gateway.stop() }
+        let port = gateway.port
+        let auth = gateway.auth
+        let body = Array(#"{"name":"once"}"#.utf8)
+        // Five concurrent attempts with the same key: one reaches Astro, all get its answer.
+        let attempts = await withTaskGroup(of: RawHTTPResponse?.self) { group in
+            for _ in 0..<5 {
+                group.addTask {
+                    await withCheckedContinuation { continuation in
+                        Thread.detachNewThread {
+                            continuation.resume(
+                                returning: try? rawRequest(
+                                    port: port, method: "POST", target: "/v1/organizations/clorg1/workspaces",
+                                    headers: [auth, ("Idempotency-Key", "create-once-1")], body: body))
+                        }
+                    }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(attempts.allSatisfy { $0?.status == 200 && $0?.text == "{\"id\":\"c15\"}" })
+        #expect(attempts.filter { $0?.header("x-gateway-idempotent-replay") == "true" }.count == 4)
+        #expect(upstream.received.count == 1)
+        #expect(upstream.received.first?.headers["idempotency-key"] == nil)
+
+        let again = try rawRequest(
+            port: port, method: "POST", target: "/v1/organizations/clorg1/workspaces",
+            headers: [auth, ("Idempotency-Key", "create-once-1")], body: body)
+        #expect(again.header("x-gateway-idempotent-replay") == "true")
+        let different = try rawRequest(
+            port: port, method: "POST", target: "/v1/organizations/clorg1/workspaces",
+            headers: [auth, ("Idempotency-Key", "create-once-1")], body: Array(#"{"name":"other"}"#.utf8))
+        #expect(different.status == 422)
+        #expect(upstream.received.count == 1)
+    }
+}

@@ -88,6 +88,14 @@ public struct GatewayConfig: Sendable {
     public var policiesFile: String
     public var audit: Audit
     public var drainSeconds: Double
+    public var idempotency: Idempotency
+
+    public struct Idempotency: Sendable, Equatable {
+        public var ttlSeconds: Double
+        public var maxEntries: Int
+        /// Completed entries are kept here across restarts (JSON Lines).
+        public var file: String
+    }
     public var logLevel: String
 
     /// Loads and validates `path`. Errors name file, line and key path.
@@ -114,6 +122,7 @@ public struct GatewayConfig: Sendable {
         guard root.node?.mapping != nil else { throw root.error("the config must be a YAML mapping") }
         try root.requireMapping(allowedKeys: [
             "listen", "admin", "upstream", "queue", "coalescing", "keys", "policies", "audit", "shutdown", "logging",
+            "idempotency",
         ])
         let dir = (file as NSString).deletingLastPathComponent
 
@@ -240,6 +249,14 @@ public struct GatewayConfig: Sendable {
             retainSegments: au["retainSegments"].exists
                 ? try au["retainSegments"].int(default: 0, range: 1...1_000_000) : nil)
 
+        let idem = root["idempotency"]
+        try idem.requireMapping(allowedKeys: ["ttlSeconds", "maxEntries", "file"])
+        let idempotency = Idempotency(
+            ttlSeconds: try idem["ttlSeconds"].double(default: 86400, range: 1...(30 * 86400)),
+            maxEntries: try idem["maxEntries"].int(default: 100_000, range: 1...10_000_000),
+            file: try idem["file"].string().map { resolve($0, against: dir) }
+                ?? resolve(audit.directory + "/../idempotency.jsonl", against: dir))
+
         let s = root["shutdown"]
         try s.requireMapping(allowedKeys: ["drainSeconds"])
         let lg = root["logging"]
@@ -256,6 +273,7 @@ public struct GatewayConfig: Sendable {
             policiesFile: resolve(try root["policies"].string(default: "policies.yaml")!, against: dir),
             audit: audit,
             drainSeconds: try s["drainSeconds"].double(default: 30, range: 0...3600),
+            idempotency: idempotency,
             logLevel: try lg["level"].oneOf(
                 ["trace", "debug", "info", "notice", "warning", "error", "critical"], default: "info"))
     }

@@ -18,6 +18,7 @@ public final class GatewayInstance: Sendable {
     public let simulatorServer: HTTPServer?
     public let simulator: AstroSimulator?
     public let audit: AuditWriter
+    public let idempotency: IdempotencyStore
 
     public var port: Int { server.port }
     public var adminPort: Int? { admin?.port }
@@ -31,6 +32,9 @@ public final class GatewayInstance: Sendable {
         self.environment = environment
         let tokens = try config.resolveTokens(environment: environment)
         self.audit = try Self.openAudit(config, environment: environment, files: auditFiles)
+        self.idempotency = IdempotencyStore(
+            ttl: config.idempotency.ttlSeconds, maxEntries: config.idempotency.maxEntries, file: config.idempotency.file
+        )
         var upstreamBase = config.upstream.baseURL
         if config.upstream.simulate {
             var simulatorTokens: [String: String] = [:]
@@ -80,7 +84,8 @@ public final class GatewayInstance: Sendable {
             options.tlsKeyPEM = key
             options.tlsCertificatePEM = cert
         }
-        self.server = HTTPServer(options: options, handler: Pipeline(holder: holder, audit: audit))
+        self.server = HTTPServer(
+            options: options, handler: Pipeline(holder: holder, audit: audit, idempotency: idempotency))
         if let adminConfig = config.admin {
             self.admin = HTTPServer(
                 options: ServerOptions(address: adminConfig.address, port: adminConfig.port, threads: 1),

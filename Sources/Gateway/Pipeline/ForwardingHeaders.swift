@@ -8,7 +8,7 @@ public enum ForwardingHeaders {
     /// Request headers that are never forwarded upstream, whatever the client sends.
     static let dropped: Set<String> = [
         "authorization", "cookie", "host", "content-length", "x-api-version", "expect",
-        "x-gateway-max-wait", "x-http-method-override", "x-http-method", "x-method-override",
+        "x-gateway-max-wait", "idempotency-key", "x-http-method-override", "x-http-method", "x-method-override",
         "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip",
     ]
 
