@@ -11,8 +11,12 @@ public struct AuditChain: Sendable {
     public init(key: [UInt8]?) { self.key = key }
 
     public func mac(prev: String, canonical: String) -> String? {
+        mac(prev: prev, canonical: Array(canonical.utf8))
+    }
+
+    public func mac(prev: String, canonical: [UInt8]) -> String? {
         guard let key else { return nil }
-        return Crypto.hex(Crypto.hmacSHA256(key: key, message: Array(prev.utf8) + Array(canonical.utf8)))
+        return Crypto.hex(Crypto.hmacSHA256(key: key, message: Array(prev.utf8) + canonical))
     }
 
     /// Splits a written line into its canonical bytes and its mac, without re-serializing (the

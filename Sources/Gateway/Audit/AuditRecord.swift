@@ -40,52 +40,92 @@ public struct AuditRecord: Sendable, Equatable {
     public init() {}
 
     /// The canonical bytes: a JSON object with every field but `mac`, in contract order.
-    public func canonical() -> String {
-        var out = "{"
-        func field(_ name: String, _ value: String, first: Bool = false) {
-            if !first { out += "," }
-            out += "\"\(name)\":\(value)"
+    public func canonical() -> String { String(decoding: canonicalBytes(), as: UTF8.self) }
+
+    /// The canonical bytes, built directly as bytes (this runs for every request).
+    public func canonicalBytes() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(640)
+        var first = true
+        func key(_ name: StaticString) {
+            out.append(first ? UInt8(ascii: "{") : UInt8(ascii: ","))
+            first = false
+            out.append(UInt8(ascii: "\""))
+            name.withUTF8Buffer { out.append(contentsOf: $0) }
+            out += [UInt8(ascii: "\""), UInt8(ascii: ":")]
         }
-        func str(_ s: String?) -> String { s.map(JSONText.quote) ?? "null" }
-        func int(_ i: Int?) -> String { i.map(String.init) ?? "null" }
-        func ms(_ d: Double?) -> String { d.map { String(format: "%.3f", $0) } ?? "null" }
-        field("ts", str(ts), first: true)
-        field("seq", String(seq))
-        field("phase", str(phase))
-        field("gatewayRequestId", str(gatewayRequestId))
-        field("upstreamRequestId", str(upstreamRequestId))
-        field("keyId", str(keyId))
-        field("keyName", str(keyName))
-        field("policy", str(policy))
-        field("decision", str(decision))
-        field("rule", str(rule))
-        field("method", str(method))
-        field("target", str(target))
-        field("operationId", str(operationId))
-        field("status", int(status))
-        field("upstreamStatus", int(upstreamStatus))
-        field("tokenId", str(tokenId))
-        field("coalesced", str(coalesced))
-        field("queueMs", ms(queueMs))
-        field("upstreamMs", ms(upstreamMs))
-        field("totalMs", ms(totalMs))
-        field("clientAddress", str(clientAddress))
-        field("bytesIn", int(bytesIn))
-        field("bytesOut", int(bytesOut))
-        field("bodySha256", str(bodySha256))
-        field("upstream429s", int(upstream429s))
-        field("note", str(note))
-        field("prev", str(prev))
-        out += "}"
+        func null() { out += [110, 117, 108, 108] }
+        func str(_ name: StaticString, _ s: String?) {
+            key(name)
+            if let s { JSONText.appendQuoted(s, to: &out) } else { null() }
+        }
+        func int(_ name: StaticString, _ i: Int?) {
+            key(name)
+            if let i { out.append(contentsOf: String(i).utf8) } else { null() }
+        }
+        func ms(_ name: StaticString, _ d: Double?) {
+            key(name)
+            guard let d, d.isFinite else { return null() }
+            // Milliseconds with three decimals, without a locale or String(format:).
+            let micros = Int((abs(d) * 1000).rounded())
+            if d < 0 && micros > 0 { out.append(UInt8(ascii: "-")) }
+            out.append(contentsOf: String(micros / 1000).utf8)
+            out.append(UInt8(ascii: "."))
+            let frac = micros % 1000
+            out.append(UInt8(ascii: "0") + UInt8(frac / 100))
+            out.append(UInt8(ascii: "0") + UInt8(frac / 10 % 10))
+            out.append(UInt8(ascii: "0") + UInt8(frac % 10))
+        }
+        str("ts", ts)
+        int("seq", seq)
+        str("phase", phase)
+        str("gatewayRequestId", gatewayRequestId)
+        str("upstreamRequestId", upstreamRequestId)
+        str("keyId", keyId)
+        str("keyName", keyName)
+        str("policy", policy)
+        str("decision", decision)
+        str("rule", rule)
+        str("method", method)
+        str("target", target)
+        str("operationId", operationId)
+        int("status", status)
+        int("upstreamStatus", upstreamStatus)
+        str("tokenId", tokenId)
+        str("coalesced", coalesced)
+        ms("queueMs", queueMs)
+        ms("upstreamMs", upstreamMs)
+        ms("totalMs", totalMs)
+        str("clientAddress", clientAddress)
+        int("bytesIn", bytesIn)
+        int("bytesOut", bytesOut)
+        str("bodySha256", bodySha256)
+        int("upstream429s", upstream429s)
+        str("note", note)
+        str("prev", prev)
+        out.append(UInt8(ascii: "}"))
         return out
     }
 
     /// The line written to the segment: the canonical object with `mac` appended.
     public func line(mac: String?) -> String {
-        var text = canonical()
-        text.removeLast()
-        text += ",\"mac\":\(mac.map(JSONText.quote) ?? "null")}\n"
-        return text
+        String(decoding: Self.line(canonical: canonicalBytes(), mac: mac), as: UTF8.self)
+    }
+
+    /// The line for already-computed canonical bytes: `{...,"mac":"<hex>"}\n`.
+    static func line(canonical: [UInt8], mac: String?) -> [UInt8] {
+        var out = canonical
+        out.removeLast()
+        out += Array(",\"mac\":".utf8)
+        if let mac {
+            out.append(UInt8(ascii: "\""))
+            out += Array(mac.utf8)
+            out.append(UInt8(ascii: "\""))
+        } else {
+            out += [110, 117, 108, 108]
+        }
+        out += [UInt8(ascii: "}"), 10]
+        return out
     }
 
     static let timestampFormat: Date.ISO8601FormatStyle = .iso8601.year().month().day()

@@ -263,18 +263,19 @@ final class WriterCore: @unchecked Sendable {
         }
         var seq = lastSeq
         var mac = lastMac
-        var text = ""
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(records.count * 700)
         let ts = AuditRecord.timestamp(now)
         for var record in records {
             seq += 1
             record.seq = seq
             record.ts = ts
             record.prev = mac
-            let next = chain.mac(prev: mac, canonical: record.canonical())
-            text += record.line(mac: next)
+            let canonical = record.canonicalBytes()
+            let next = chain.mac(prev: mac, canonical: canonical)
+            bytes += AuditRecord.line(canonical: canonical, mac: next)
             mac = next ?? ""
         }
-        let bytes = Array(text.utf8)
         try files.write(fd, bytes)
         lastSeq = seq
         lastMac = mac

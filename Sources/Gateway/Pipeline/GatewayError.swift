@@ -28,24 +28,45 @@ public struct GatewayError: Error, Sendable, Equatable {
 public enum JSONText {
     /// A JSON string literal for `s`, escaping quotes, backslashes and control characters.
     public static func quote(_ s: String) -> String {
-        var out = "\""
+        var out: [UInt8] = []
         out.reserveCapacity(s.utf8.count + 2)
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F || scalar.value == 0x2028 || scalar.value == 0x2029 {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
+        appendQuoted(s, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the JSON string literal for `s` to `out` (the hot path of audit records: bytes,
+    /// no intermediate strings; U+2028/U+2029 are escaped so a line stays one line everywhere).
+    public static func appendQuoted(_ s: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        let hex = Array("0123456789abcdef".utf8)
+        var utf8 = s.utf8.makeIterator()
+        var pending: [UInt8] = []
+        while let b = utf8.next() {
+            switch b {
+            case UInt8(ascii: "\""): out += [92, 34]
+            case UInt8(ascii: "\\"): out += [92, 92]
+            case 10: out += [92, 110]
+            case 13: out += [92, 114]
+            case 9: out += [92, 116]
+            case 0..<0x20, 0x7F:
+                out += [92, 117, 48, 48, hex[Int(b >> 4)], hex[Int(b & 0xF)]]
+            case 0xE2:
+                // U+2028 / U+2029 are E2 80 A8 / E2 80 A9.
+                pending = [b]
+                if let b2 = utf8.next() {
+                    pending.append(b2)
+                    if let b3 = utf8.next() {
+                        pending.append(b3)
+                        if b2 == 0x80 && (b3 == 0xA8 || b3 == 0xA9) {
+                            out += Array("\\u202".utf8) + [b3 == 0xA8 ? UInt8(ascii: "8") : UInt8(ascii: "9")]
+                            continue
+                        }
+                    }
                 }
+                out += pending
+            default: out.append(b)
             }
         }
-        out += "\""
-        return out
+        out.append(UInt8(ascii: "\""))
     }
 }

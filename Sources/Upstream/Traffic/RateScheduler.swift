@@ -52,9 +52,21 @@ public final class RateScheduler: Sendable {
     }
 
     struct State {
-        var classes: [MethodClass: ClassState]
+        // Three stored properties, not a dictionary: mutating a class in place must not copy its
+        // limiter rings (a dictionary value mutated through a local copy is copied whole).
+        var get: ClassState
+        var post: ClassState
+        var delete: ClassState
         var nextId: UInt64 = 0
         var shuttingDown = false
+
+        mutating func with<R>(_ c: MethodClass, _ body: (inout ClassState) -> R) -> R {
+            switch c {
+            case .get: body(&get)
+            case .post: body(&post)
+            case .delete: body(&delete)
+            }
+        }
     }
 
     public let tokens: [Token]
@@ -72,17 +84,16 @@ public final class RateScheduler: Sendable {
         self.limits = limits
         self.maxDepth = maxDepth
         self.clock = clock
-        var classes: [MethodClass: ClassState] = [:]
-        for c in MethodClass.allCases {
+        func make(_ c: MethodClass) -> ClassState {
             let limiter = SlidingWindowLimiter(documented: limits[c], headroom: headroom, marginSeconds: marginSeconds)
-            classes[c] = ClassState(limiters: Array(repeating: limiter, count: tokens.count))
+            return ClassState(limiters: Array(repeating: limiter, count: tokens.count))
         }
-        self.state = Mutex(State(classes: classes))
+        self.state = Mutex(State(get: make(.get), post: make(.post), delete: make(.delete)))
     }
 
     /// Requests waiting for `methodClass` right now.
     public func depth(_ methodClass: MethodClass) -> Int {
-        state.withLock { $0.classes[methodClass]!.queue.count }
+        state.withLock { $0.with(methodClass) { $0.queue.count } }
     }
 
     /// Waits for a slot. Throws at once when the queue is full or the computed wait already
@@ -96,22 +107,23 @@ public final class RateScheduler: Sendable {
         // Fast path: nothing queued and a slot free now.
         let immediate: Result<Grant, AdmissionError>? = state.withLock { state in
             if state.shuttingDown { return .failure(.shuttingDown) }
-            var cls = state.classes[methodClass]!
-            defer { state.classes[methodClass] = cls }
-            let (index, slot) = Self.earliest(cls.limiters, now: now)
-            if cls.queue.isEmpty && slot <= now {
-                cls.limiters[index].reserve(now: now)
-                return .success(Grant(tokenId: tokens[index].id, tokenSecret: tokens[index].secret, queueSeconds: 0))
+            return state.with(methodClass) { cls -> Result<Grant, AdmissionError>? in
+                let (index, slot) = Self.earliest(cls.limiters, now: now)
+                if cls.queue.isEmpty && slot <= now {
+                    cls.limiters[index].reserve(now: now)
+                    return .success(
+                        Grant(tokenId: tokens[index].id, tokenSecret: tokens[index].secret, queueSeconds: 0))
+                }
+                if cls.queue.count >= maxDepth {
+                    return .failure(
+                        .queueFull(retryAfter: Self.retryAfter(estimate: estimateWait(cls, keyId: keyId, now: now))))
+                }
+                let estimate = estimateWait(cls, keyId: keyId, now: now)
+                if !front && now + estimate > deadline {
+                    return .failure(.deadlineExceeded(retryAfter: Self.retryAfter(estimate: estimate)))
+                }
+                return nil
             }
-            if cls.queue.count >= maxDepth {
-                return .failure(
-                    .queueFull(retryAfter: Self.retryAfter(estimate: estimateWait(cls, keyId: keyId, now: now))))
-            }
-            let estimate = estimateWait(cls, keyId: keyId, now: now)
-            if !front && now + estimate > deadline {
-                return .failure(.deadlineExceeded(retryAfter: Self.retryAfter(estimate: estimate)))
-            }
-            return nil
         }
         if let immediate { return try immediate.get() }
 
@@ -122,8 +134,10 @@ public final class RateScheduler: Sendable {
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<Grant, AdmissionError>, Never>) in
                 state.withLock { state in
-                    state.classes[methodClass]!.queue.enqueue(
-                        Waiter(continuation: continuation, enqueuedAt: now), id: id, key: keyId, front: front)
+                    state.with(methodClass) {
+                        $0.queue.enqueue(
+                            Waiter(continuation: continuation, enqueuedAt: now), id: id, key: keyId, front: front)
+                    }
                 }
                 if Task.isCancelled { self.withdraw(id: id, keyId: keyId, methodClass, with: .cancelled) }
                 self.dispatch(methodClass)
@@ -146,7 +160,7 @@ public final class RateScheduler: Sendable {
     public func pause(tokenId: String, _ methodClass: MethodClass, until: Double) {
         state.withLock { state in
             guard let index = tokens.firstIndex(where: { $0.id == tokenId }) else { return }
-            state.classes[methodClass]!.limiters[index].pause(until: until)
+            state.with(methodClass) { $0.limiters[index].pause(until: until) }
         }
         dispatch(methodClass)
     }
@@ -158,7 +172,7 @@ public final class RateScheduler: Sendable {
         let waiters = state.withLock { state -> [Waiter] in
             state.shuttingDown = true
             var all: [Waiter] = []
-            for c in MethodClass.allCases { all += state.classes[c]!.queue.removeAll() }
+            for c in MethodClass.allCases { all += state.with(c) { $0.queue.removeAll() } }
             return all
         }
         for waiter in waiters { waiter.continuation.resume(returning: .failure(.shuttingDown)) }
@@ -168,7 +182,7 @@ public final class RateScheduler: Sendable {
     // MARK: - Internals
 
     private func withdraw(id: UInt64, keyId: String, _ methodClass: MethodClass, with error: AdmissionError) {
-        let waiter = state.withLock { $0.classes[methodClass]!.queue.remove(id: id, key: keyId) }
+        let waiter = state.withLock { $0.with(methodClass) { $0.queue.remove(id: id, key: keyId) } }
         waiter?.continuation.resume(returning: .failure(error))
     }
 
@@ -177,27 +191,27 @@ public final class RateScheduler: Sendable {
         var granted: [(Waiter, Grant)] = []
         var armAt: Double?
         state.withLock { state in
-            var cls = state.classes[methodClass]!
-            defer { state.classes[methodClass] = cls }
-            let now = clock()
-            while !cls.queue.isEmpty {
-                let (index, slot) = Self.earliest(cls.limiters, now: now)
-                if slot > now {
-                    if cls.timerAt == nil || slot < cls.timerAt! {
-                        cls.timerAt = slot
-                        armAt = slot
+            state.with(methodClass) { cls in
+                let now = clock()
+                while !cls.queue.isEmpty {
+                    let (index, slot) = Self.earliest(cls.limiters, now: now)
+                    if slot > now {
+                        if cls.timerAt == nil || slot < cls.timerAt! {
+                            cls.timerAt = slot
+                            armAt = slot
+                        }
+                        break
                     }
-                    break
+                    cls.limiters[index].reserve(now: now)
+                    let next = cls.queue.dequeue()!
+                    granted.append(
+                        (
+                            next.element,
+                            Grant(
+                                tokenId: tokens[index].id, tokenSecret: tokens[index].secret,
+                                queueSeconds: now - next.element.enqueuedAt)
+                        ))
                 }
-                cls.limiters[index].reserve(now: now)
-                let next = cls.queue.dequeue()!
-                granted.append(
-                    (
-                        next.element,
-                        Grant(
-                            tokenId: tokens[index].id, tokenSecret: tokens[index].secret,
-                            queueSeconds: now - next.element.enqueuedAt)
-                    ))
             }
         }
         for (waiter, grant) in granted { waiter.continuation.resume(returning: .success(grant)) }
@@ -206,7 +220,7 @@ public final class RateScheduler: Sendable {
             Task {
                 try? await Task.sleep(for: .seconds(delay))
                 self.state.withLock { state in
-                    if state.classes[methodClass]!.timerAt == armAt { state.classes[methodClass]!.timerAt = nil }
+                    state.with(methodClass) { if $0.timerAt == armAt { $0.timerAt = nil } }
                 }
                 self.dispatch(methodClass)
             }

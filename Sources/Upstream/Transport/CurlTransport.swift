@@ -254,15 +254,21 @@ final class Transfer: @unchecked Sendable {
         guard let user, let data else { return 0 }
         let transfer = Unmanaged<Transfer>.fromOpaque(user).takeUnretainedValue()
         let n = size * count
-        let line = data.withMemoryRebound(to: UInt8.self, capacity: n) {
-            String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self)
-        }
-        if line.hasPrefix("HTTP/") {
-            // A new status line (an interim 1xx answer came first): start the header list again.
-            transfer.responseHeaders = HeaderList()
-        } else if let colon = line.firstIndex(of: ":") {
-            let name = String(line[..<colon])
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+        data.withMemoryRebound(to: UInt8.self, capacity: n) { base in
+            let bytes = UnsafeBufferPointer(start: base, count: n)
+            if bytes.starts(with: "HTTP/".utf8) {
+                // A new status line (an interim 1xx answer came first): start the header list again.
+                transfer.responseHeaders = HeaderList()
+                return
+            }
+            guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return }
+            func isSpace(_ b: UInt8) -> Bool { b == 32 || b == 9 || b == 10 || b == 13 }
+            var start = colon + 1
+            var end = n
+            while start < end && isSpace(bytes[start]) { start += 1 }
+            while end > start && isSpace(bytes[end - 1]) { end -= 1 }
+            let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<colon]), as: UTF8.self)
+            let value = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
             if !HopByHop.contains(name) { transfer.responseHeaders.append(name, value) }
         }
         return n
