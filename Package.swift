@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         // Structured logs.
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // Prometheus text exposition for /metrics (brings swift-metrics' CoreMetrics).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // C edges: module maps plus tiny inline shims for variadic calls.
@@ -56,6 +58,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .executableTarget(name: "astro-gateway", dependencies: ["Gateway"]),

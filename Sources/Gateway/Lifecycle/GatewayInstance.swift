@@ -19,6 +19,7 @@ public final class GatewayInstance: Sendable {
     public let simulator: AstroSimulator?
     public let audit: AuditWriter
     public let idempotency: IdempotencyStore
+    public let metrics = GatewayMetrics()
 
     public var port: Int { server.port }
     public var adminPort: Int? { admin?.port }
@@ -85,11 +86,15 @@ public final class GatewayInstance: Sendable {
             options.tlsCertificatePEM = cert
         }
         self.server = HTTPServer(
-            options: options, handler: Pipeline(holder: holder, audit: audit, idempotency: idempotency))
+            options: options,
+            handler: Pipeline(holder: holder, audit: audit, idempotency: idempotency, metrics: metrics))
         if let adminConfig = config.admin {
+            let server = self.server
             self.admin = HTTPServer(
                 options: ServerOptions(address: adminConfig.address, port: adminConfig.port, threads: 1),
-                handler: AdminHandler(holder: holder, audit: audit))
+                handler: AdminHandler(
+                    holder: holder, audit: audit, metrics: metrics,
+                    connections: { (server.openConnections, server.suspendedRequests) }))
         } else {
             self.admin = nil
         }
@@ -141,6 +146,17 @@ public final class GatewayInstance: Sendable {
     /// Returns notes about settings that only take effect after a restart.
     @discardableResult
     public func reload() throws -> [String] {
+        do {
+            let notes = try reloadOnce()
+            metrics.configReload(success: true)
+            return notes
+        } catch {
+            metrics.configReload(success: false)
+            throw error
+        }
+    }
+
+    private func reloadOnce() throws -> [String] {
         let current = holder.current
         let next = try GatewayConfig.load(path: config.file)
         let tokens = try next.resolveTokens(environment: environment)

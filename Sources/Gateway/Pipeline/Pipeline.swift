@@ -39,11 +39,13 @@ public final class Pipeline: HTTPHandler {
     let holder: RuntimeHolder
     let audit: AuditWriter
     let idempotency: IdempotencyStore
+    let metrics: GatewayMetrics
 
-    public init(holder: RuntimeHolder, audit: AuditWriter, idempotency: IdempotencyStore) {
+    public init(holder: RuntimeHolder, audit: AuditWriter, idempotency: IdempotencyStore, metrics: GatewayMetrics) {
         self.holder = holder
         self.audit = audit
         self.idempotency = idempotency
+        self.metrics = metrics
     }
 
     public func respond(to request: ServerRequest) async -> ServerResponse {
@@ -73,7 +75,9 @@ public final class Pipeline: HTTPHandler {
             response = GatewayError(503, "audit log unavailable: \(error.reason)").response(
                 requestId: context.requestId)
             response.headers.append("X-Gateway-Request-Id", context.requestId)
+            context.status = 503
         }
+        metrics.requestFinished(context, durationSeconds: MonotonicClock.now() - request.receivedAt)
         return response
     }
 

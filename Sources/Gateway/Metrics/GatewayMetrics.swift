@@ -1,0 +1,110 @@
+import Foundation
+import Prometheus
+import Upstream
+
+/// Prometheus metrics for `/metrics`. Labels never carry secrets: keys appear by name, tokens by
+/// id, operations by catalogue operationId; unknown values are "-". Values that other parts own
+/// (audit writer counters, queue depths, connections) are read at scrape time.
+public final class GatewayMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    private let durationBuckets: [Double] = [
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+    ]
+
+    public init() {}
+
+    static func label(_ value: String?) -> String { (value?.isEmpty ?? true) ? "-" : value! }
+
+    /// `agw_<metric>_<unit>` with its help text.
+    static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "agw", metricName: metric, unitName: unit, helpText: help)
+    }
+
+    /// One finished request, as the audit log recorded it.
+    func requestFinished(_ context: RequestContext, durationSeconds: Double) {
+        registry.makeCounter(
+            descriptor: Self.name(
+                "requests", "total", "Requests answered, by key, policy, operation, decision and status."),
+            labels: [
+                ("key", Self.label(context.keyName)), ("policy", Self.label(context.policy)),
+                ("operation", Self.label(context.operationId)), ("decision", context.decision),
+                ("status", String(context.status)),
+            ]
+        ).increment()
+        registry.makeValueHistogram(
+            descriptor: Self.name("request_duration", "seconds", "Time from request line to answer."),
+            labels: [("decision", context.decision)], buckets: durationBuckets
+        ).record(durationSeconds)
+        if let tokenId = context.tokenId, let upstreamStatus = context.upstreamStatus {
+            let methodClass = MethodClass(method: context.request.method).rawValue
+            registry.makeCounter(
+                descriptor: Self.name(
+                    "upstream_requests", "total", "Answers from Astro, by token, method class and status."),
+                labels: [("token", tokenId), ("class", methodClass), ("status", String(upstreamStatus))]
+            ).increment()
+            if context.upstream429s > 0 {
+                registry.makeCounter(
+                    descriptor: Self.name("upstream_429", "total", "Upstream 429s absorbed and re-queued."),
+                    labels: [("token", tokenId), ("class", methodClass)]
+                )
+                .increment(by: Int64(context.upstream429s))
+            }
+            if let queueMs = context.queueMs {
+                registry.makeValueHistogram(
+                    descriptor: Self.name("queue_wait", "seconds", "Time waiting for a rate-limit slot."),
+                    labels: [("token", tokenId), ("class", methodClass)],
+                    buckets: durationBuckets
+                ).record(queueMs / 1000)
+            }
+        }
+        if let role = context.coalesced {
+            registry.makeCounter(
+                descriptor: Self.name("coalesced", "total", "GETs by coalescing role."), labels: [("role", role)]
+            ).increment()
+        }
+        if context.note?.hasPrefix("idempotent replay") == true {
+            registry.makeCounter(
+                descriptor: Self.name("idempotent_replays", "total", "POSTs answered from the idempotency store."),
+                labels: []
+            ).increment()
+        }
+    }
+
+    public func configReload(success: Bool) {
+        registry.makeCounter(
+            descriptor: Self.name("config_reloads", "total", "Configuration reloads by result."),
+            labels: [("result", success ? "success" : "failure")]
+        ).increment()
+    }
+
+    /// The exposition text: registry metrics, then values read now from their owners.
+    func render(
+        audit: AuditWriter.Counters, auditHealthy: Bool, queueDepths: [(pool: String, methodClass: String, depth: Int)],
+        openConnections: Int, suspendedRequests: Int
+    ) -> String {
+        var text = registry.emitToString()
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, Double)]) {
+            text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for (labels, value) in samples { text += "\(name)\(labels) \(Self.number(value))\n" }
+        }
+        metric("agw_audit_records_total", "counter", "Audit records written.", [("", Double(audit.records))])
+        metric(
+            "agw_audit_failures_total", "counter", "Audit records that could not be written.",
+            [("", Double(audit.failures))])
+        metric("agw_audit_fsyncs_total", "counter", "Audit fsync calls.", [("", Double(audit.fsyncs))])
+        metric("agw_audit_fsync_seconds_total", "counter", "Time spent in audit fsync.", [("", audit.fsyncSeconds)])
+        metric("agw_audit_healthy", "gauge", "1 when the audit log can be written.", [("", auditHealthy ? 1 : 0)])
+        metric(
+            "agw_queue_depth", "gauge", "Requests waiting for an upstream rate-limit slot.",
+            queueDepths.map { ("{pool=\"\($0.pool)\",class=\"\($0.methodClass)\"}", Double($0.depth)) })
+        metric("agw_connections_open", "gauge", "Open client connections.", [("", Double(openConnections))])
+        metric(
+            "agw_requests_suspended", "gauge", "Requests in flight (connection suspended).",
+            [("", Double(suspendedRequests))])
+        return text
+    }
+
+    static func number(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+    }
+}
