@@ -174,6 +174,7 @@ public final class AuditWriter: Sendable {
             }
             for waiter in spaceWaiters { waiter.resume() }
             if !batch.isEmpty { write(batch) }
+            if batch.isEmpty && !stopping && !isHealthy { probe() }
             if core.unsynced && (stopping || MonotonicClock.now() - core.lastFsync >= interval) { syncNow() }
             if stopping {
                 let stopped = inbox.withLock { inbox -> CheckedContinuation<Void, Never>? in
@@ -206,6 +207,24 @@ public final class AuditWriter: Sendable {
             if options.failClosed { outcome = .failure(AuditUnavailable(reason: "\(error)")) }
         }
         for item in batch { item.continuation.resume(returning: outcome) }
+    }
+
+    /// An unready gateway gets no traffic, so recovery must not wait for a request: while
+    /// unhealthy, try a fresh segment (its header record) every half second.
+    private func probe() {
+        let now = MonotonicClock.now()
+        guard now - core.lastProbe >= 0.5 else { return }
+        core.lastProbe = now
+        do {
+            try core.openSegment(now: Date())
+            counterState.withLock {
+                $0.records += 1
+                $0.segments += 1
+            }
+            healthy.store(true, ordering: .releasing)
+        } catch {
+            core.abandonSegment()
+        }
     }
 
     private func syncOrThrow() throws {
@@ -243,6 +262,7 @@ final class WriterCore: @unchecked Sendable {
     var segmentDay = ""
     var unsynced = false
     var lastFsync = MonotonicClock.now()
+    var lastProbe = 0.0
 
     init(options: AuditWriter.Options, files: any AuditFileSystem, lastSeq: Int, lastMac: String) {
         self.options = options
