@@ -15,7 +15,7 @@ let package = Package(
         // YAML config, keys and policies, with line marks for error messages.
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         // Structured logs.
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         // Prometheus text exposition for /metrics (brings swift-metrics' CoreMetrics).
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],

@@ -99,7 +99,7 @@ import Testing
         try process.run()
         defer { if process.isRunning { process.terminate() } }
         var ready = false
-        for _ in 0..<100 {
+        for _ in 0..<400 {  // up to 20 s: CI machines can be very busy
             if (try? rawRequest(port: adminPort, target: "/healthz").status) == 200 {
                 ready = true
                 break

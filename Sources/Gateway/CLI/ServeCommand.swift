@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import Logging
 import Synchronization
 
 struct ServeCommand: AsyncParsableCommand {
@@ -18,9 +19,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try global.load()
+        GatewayLogging.bootstrap(level: config.logLevel)
+        let logger = Logger(label: "astro-gateway")
         let instance: GatewayInstance
         do {
-            instance = try GatewayInstance(config: config)
+            instance = try GatewayInstance(config: config, logger: logger)
             try instance.start()
         } catch {
             throw CommandFailure("\(error)")
@@ -84,7 +87,7 @@ enum SignalWaiter {
 
 extension ServeCommand {
     static func log(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        Logger(label: "astro-gateway").notice("\(line)")
     }
 }
 

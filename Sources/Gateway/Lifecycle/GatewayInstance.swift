@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Logging
 import Simulator
 import Upstream
 
@@ -27,7 +28,8 @@ public final class GatewayInstance: Sendable {
     /// - Parameter auditFiles: the audit log's file operations (tests inject a failing disk).
     public init(
         config: GatewayConfig, environment: [String: String] = ProcessInfo.processInfo.environment,
-        auditFiles: any AuditFileSystem = PosixAuditFileSystem()
+        auditFiles: any AuditFileSystem = PosixAuditFileSystem(),
+        logger: Logger = Logger(label: "astro-gateway", factory: { _ in SwiftLogNoOpLogHandler() })
     ) throws {
         self.config = config
         self.environment = environment
@@ -87,7 +89,8 @@ public final class GatewayInstance: Sendable {
         }
         self.server = HTTPServer(
             options: options,
-            handler: Pipeline(holder: holder, audit: audit, idempotency: idempotency, metrics: metrics))
+            handler: Pipeline(
+                holder: holder, audit: audit, idempotency: idempotency, metrics: metrics, logger: logger))
         if let adminConfig = config.admin {
             let server = self.server
             self.admin = HTTPServer(

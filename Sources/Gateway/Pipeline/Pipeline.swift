@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Policy
 import Upstream
 
@@ -40,12 +41,17 @@ public final class Pipeline: HTTPHandler {
     let audit: AuditWriter
     let idempotency: IdempotencyStore
     let metrics: GatewayMetrics
+    let logger: Logger
 
-    public init(holder: RuntimeHolder, audit: AuditWriter, idempotency: IdempotencyStore, metrics: GatewayMetrics) {
+    public init(
+        holder: RuntimeHolder, audit: AuditWriter, idempotency: IdempotencyStore, metrics: GatewayMetrics,
+        logger: Logger
+    ) {
         self.holder = holder
         self.audit = audit
         self.idempotency = idempotency
         self.metrics = metrics
+        self.logger = logger
     }
 
     public func respond(to request: ServerRequest) async -> ServerResponse {
@@ -77,7 +83,9 @@ public final class Pipeline: HTTPHandler {
             response.headers.append("X-Gateway-Request-Id", context.requestId)
             context.status = 503
         }
-        metrics.requestFinished(context, durationSeconds: MonotonicClock.now() - request.receivedAt)
+        let seconds = MonotonicClock.now() - request.receivedAt
+        metrics.requestFinished(context, durationSeconds: seconds)
+        log(context, seconds: seconds)
         return response
     }
 
@@ -155,6 +163,27 @@ public final class Pipeline: HTTPHandler {
                 throw error
             }
         }
+    }
+
+    /// One line per request: denials and errors at notice/warning (with the request id, so a
+    /// client's complaint can be traced), everything else at debug.
+    private func log(_ context: RequestContext, seconds: Double) {
+        let level: Logger.Level =
+            context.status >= 500
+            ? .warning : (context.status == 403 || context.decision == "shadow-deny") ? .notice : .debug
+        guard logger.logLevel <= level else { return }
+        var metadata: Logger.Metadata = [
+            "gatewayRequestId": .string(context.requestId), "method": .string(context.request.method),
+            "status": .stringConvertible(context.status), "decision": .string(context.decision),
+            "durationMs": .stringConvertible((seconds * 1000 * 1000).rounded() / 1000),
+        ]
+        if let v = context.keyName { metadata["keyName"] = .string(v) }
+        if let v = context.operationId { metadata["operationId"] = .string(v) }
+        if let v = context.rule { metadata["rule"] = .string(v) }
+        if let v = context.upstreamRequestId { metadata["upstreamRequestId"] = .string(v) }
+        if let v = context.tokenId { metadata["tokenId"] = .string(v) }
+        if let v = context.note { metadata["note"] = .string(v) }
+        logger.log(level: level, "request", metadata: metadata)
     }
 
     /// Admit and Send: the traffic-control stack paces the request under the pool's per-token
