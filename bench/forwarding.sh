@@ -8,7 +8,8 @@
 #
 # Knobs (environment): BENCH_DURATION (s, default 10), BENCH_WARMUP (s, 2), BENCH_CONNECTIONS (50),
 # BENCH_WRK_THREADS (2), BENCH_WORKERS (nginx workers = gateway listen.threads, 2), BENCH_ROUNDS (2),
-# BENCH_MAX_CONNS_PER_HOST (gateway upstream.maxConnectionsPerHost, 64).
+# BENCH_MAX_CONNS_PER_HOST (gateway upstream.maxConnectionsPerHost, 64), BENCH_GATEWAY_BIN (another
+# gateway build), BENCH_RESULTS (write results elsewhere, e.g. when trying an experimental build).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
 
@@ -19,7 +20,7 @@ WRK_THREADS=${BENCH_WRK_THREADS:-2}
 WORKERS=${BENCH_WORKERS:-2}
 ROUNDS=${BENCH_ROUNDS:-2}
 MAX_CONNS_PER_HOST=${BENCH_MAX_CONNS_PER_HOST:-64}
-RESULTS="$BENCH_ROOT/bench/results"
+RESULTS="${BENCH_RESULTS:-$BENCH_ROOT/bench/results}"
 PATH_UNDER_TEST=/v1/organizations/clorg1/deployments
 
 bench_require nginx:nginx-light wrk:wrk curl:curl python3:python3
@@ -137,9 +138,11 @@ fi
 
 bench_log "starting upstream (:$UP_PORT), nginx peer (:$PEER_PORT), gateway (:$GW_PORT)"
 nginx -p "$T/upstream" -e "$T/upstream/error.log" -c "$T/upstream/nginx.conf" &
-bench_track $!
+UP_PID=$!
+bench_track $UP_PID
 nginx -p "$T/peer" -e "$T/peer/error.log" -c "$T/peer/nginx.conf" &
-bench_track $!
+PEER_PID=$!
+bench_track $PEER_PID
 "$BENCH_BIN" serve --config "$T/gateway/gateway.yaml" >"$T/gateway/stdout.log" 2>"$T/gateway/stderr.log" &
 GW_PID=$!
 bench_track $GW_PID
@@ -155,31 +158,37 @@ for target in "peer:$PEER_PORT" "gateway:$GW_PORT"; do
     grep -qi '^X-Gateway-Request-Id:' "$T/headers" || bench_die "${target%%:*} sent no X-Gateway-Request-Id"
 done
 
-run_wrk() { # name port header... -> raw output appended to $T/raw, parsed line on stdout
-    local name=$1 port=$2 out
-    shift 2
+CLK_TCK=$(getconf CLK_TCK)
+# name port server-pid header... -> raw wrk output appended to $T/raw; prints
+# "rps p50ms p99ms non2xx socketErrors cpuMicrosecondsPerRequest" (CPU of the server under test).
+run_wrk() {
+    local name=$1 port=$2 pid=$3 out before after
+    shift 3
     local args=(-t"$WRK_THREADS" -c"$CONNECTIONS") header
     for header in "$@"; do args+=(-H "$header"); done
     wrk "${args[@]}" -d"${WARMUP}s" "http://127.0.0.1:$port$PATH_UNDER_TEST" >/dev/null
+    before=$(bench_cpu_ticks "$pid")
     out=$(wrk "${args[@]}" -d"${DURATION}s" --latency "http://127.0.0.1:$port$PATH_UNDER_TEST")
-    { echo "### $name"; echo "$out"; echo; } >>"$T/raw"
-    bench_parse_wrk <<<"$out"
+    after=$(bench_cpu_ticks "$pid")
+    { echo "### $name"; echo "$out"; echo "server CPU: $((after - before)) ticks of 1/$CLK_TCK s"; echo; } >>"$T/raw"
+    read -r rps p50 p99 bad err requests < <(bench_parse_wrk <<<"$out")
+    echo "$rps $p50 $p99 $bad $err $(bench_calc "($after - $before) * 1000000 / $CLK_TCK / ($requests > 0 ? $requests : 1)" %.1f)"
 }
 
 : >"$T/raw"
 bench_log "direct to the upstream (reference, ${DURATION}s)"
 # The direct run carries what a proxy would inject, so the upstream answers 200.
-read -r D_RPS D_P50 D_P99 D_BAD D_ERR < <(run_wrk "upstream-direct" "$UP_PORT" \
+read -r D_RPS D_P50 D_P99 D_BAD D_ERR D_CPU < <(run_wrk "upstream-direct" "$UP_PORT" "$UP_PID" \
     "Authorization: Bearer $TOKEN_PREFIX-1" "X-API-Version: 1.0")
-declare -a P_RPS P_P50 P_P99 G_RPS G_P50 G_P99
+declare -a P_RPS P_P50 P_P99 P_CPU G_RPS G_P50 G_P99 G_CPU
 BAD=$((D_BAD + D_ERR))
 for r in $(seq "$ROUNDS"); do
     bench_log "round $r/$ROUNDS: nginx peer (${DURATION}s)"
-    read -r rps p50 p99 bad err < <(run_wrk "nginx-peer round $r" "$PEER_PORT" "Authorization: Bearer $CLIENT_KEY")
-    P_RPS[r]=$rps P_P50[r]=$p50 P_P99[r]=$p99 BAD=$((BAD + bad + err))
+    read -r rps p50 p99 bad err cpu < <(run_wrk "nginx-peer round $r" "$PEER_PORT" "$PEER_PID" "Authorization: Bearer $CLIENT_KEY")
+    P_RPS[r]=$rps P_P50[r]=$p50 P_P99[r]=$p99 P_CPU[r]=$cpu BAD=$((BAD + bad + err))
     bench_log "round $r/$ROUNDS: gateway (${DURATION}s)"
-    read -r rps p50 p99 bad err < <(run_wrk "gateway round $r" "$GW_PORT" "Authorization: Bearer $CLIENT_KEY")
-    G_RPS[r]=$rps G_P50[r]=$p50 G_P99[r]=$p99 BAD=$((BAD + bad + err))
+    read -r rps p50 p99 bad err cpu < <(run_wrk "gateway round $r" "$GW_PORT" "$GW_PID" "Authorization: Bearer $CLIENT_KEY")
+    G_RPS[r]=$rps G_P50[r]=$p50 G_P99[r]=$p99 G_CPU[r]=$cpu BAD=$((BAD + bad + err))
 done
 kill -0 "$GW_PID" 2>/dev/null || bench_die "the gateway exited during the run: $(tail -5 "$T/gateway/stderr.log")"
 GW_RSS_KB=$(awk '/^VmHWM/ { print $2 }' "/proc/$GW_PID/status")
@@ -189,9 +198,11 @@ mean() { local s=0 v; for v in "$@"; do s=$(bench_calc "$s + $v" %.6f); done; be
 PM_RPS=$(MEAN_FMT=%.0f mean "${P_RPS[@]}") GM_RPS=$(MEAN_FMT=%.0f mean "${G_RPS[@]}")
 PM_P50=$(mean "${P_P50[@]}") GM_P50=$(mean "${G_P50[@]}")
 PM_P99=$(mean "${P_P99[@]}") GM_P99=$(mean "${G_P99[@]}")
+PM_CPU=$(MEAN_FMT=%.1f mean "${P_CPU[@]}") GM_CPU=$(MEAN_FMT=%.1f mean "${G_CPU[@]}")
+RATIO_CPU=$(bench_calc "$GM_CPU / $PM_CPU")
 RATIO_RPS=$(bench_calc "$GM_RPS / $PM_RPS")
-DIFF_P99=$(bench_calc "$GM_P99 - $PM_P99")
-DIFF_P50=$(bench_calc "$GM_P50 - $PM_P50")
+DIFF_P99=$(bench_calc "$GM_P99 - $PM_P99" %+.2f)
+DIFF_P50=$(bench_calc "$GM_P50 - $PM_P50" %+.2f)
 MEETS_RPS=$(bench_calc "$RATIO_RPS >= 0.5 ? 1 : 0" %d)
 MEETS_P99=$(bench_calc "$DIFF_P99 <= 2 ? 1 : 0" %d)
 verdict() { [ "$1" = 1 ] && echo "met" || echo "NOT met"; }
@@ -212,13 +223,14 @@ WRK_LINE="wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency -H 'Authori
     echo "gateway peak RSS: $((GW_RSS_KB / 1024)) MiB"
     echo "errors (non-2xx + socket errors, all runs): $BAD"
     echo
-    printf '%-22s %10s %9s %9s\n' run "req/s" "p50 ms" "p99 ms"
-    printf '%-22s %10s %9s %9s\n' "upstream direct" "$D_RPS" "$D_P50" "$D_P99"
+    printf '%-22s %10s %9s %9s %12s\n' run "req/s" "p50 ms" "p99 ms" "CPU us/req"
+    printf '%-22s %10s %9s %9s %12s\n' "upstream direct" "$D_RPS" "$D_P50" "$D_P99" "$D_CPU"
     for r in $(seq "$ROUNDS"); do
-        printf '%-22s %10s %9s %9s\n' "nginx peer round $r" "${P_RPS[r]}" "${P_P50[r]}" "${P_P99[r]}"
-        printf '%-22s %10s %9s %9s\n' "gateway round $r" "${G_RPS[r]}" "${G_P50[r]}" "${G_P99[r]}"
+        printf '%-22s %10s %9s %9s %12s\n' "nginx peer round $r" "${P_RPS[r]}" "${P_P50[r]}" "${P_P99[r]}" "${P_CPU[r]}"
+        printf '%-22s %10s %9s %9s %12s\n' "gateway round $r" "${G_RPS[r]}" "${G_P50[r]}" "${G_P99[r]}" "${G_CPU[r]}"
     done
-    echo "ratio gateway/nginx req/s (means): $RATIO_RPS; p99 difference: $DIFF_P99 ms; p50 difference: $DIFF_P50 ms"
+    echo "ratio gateway/nginx req/s (means): $RATIO_RPS; p99 difference: $DIFF_P99 ms; p50 difference: $DIFF_P50 ms;" \
+        "CPU per request: ${RATIO_CPU}x"
     echo
     echo "# wrk output (with --latency)"
     sed "s/$CLIENT_KEY/\$KEY/g" "$T/raw"
@@ -249,12 +261,12 @@ set to the maximum over $TOKEN_COUNT pool tokens. Client auth: $KEY_MODE.
 
 **Result of one run** ($(date -u +%Y-%m-%d), means of $ROUNDS round(s) each; errors in all runs: $BAD):
 
-| | req/s | p50 ms | p99 ms |
-|---|---:|---:|---:|
-| upstream direct (reference) | ${D_RPS%.*} | $D_P50 | $D_P99 |
-| nginx reverse proxy | $PM_RPS | $PM_P50 | $PM_P99 |
-| astro-gateway | $GM_RPS | $GM_P50 | $GM_P99 |
-| **gateway vs nginx** | **${RATIO_RPS}×** | **${DIFF_P50} ms** | **${DIFF_P99} ms** |
+| | req/s | p50 ms | p99 ms | server CPU µs/request |
+|---|---:|---:|---:|---:|
+| upstream direct (reference) | ${D_RPS%.*} | $D_P50 | $D_P99 | $D_CPU |
+| nginx reverse proxy | $PM_RPS | $PM_P50 | $PM_P99 | $PM_CPU |
+| astro-gateway | $GM_RPS | $GM_P50 | $GM_P99 | $GM_CPU |
+| **gateway vs nginx** | **${RATIO_RPS}×** | **${DIFF_P50} ms** | **${DIFF_P99} ms** | **${RATIO_CPU}×** |
 
 Targets (issue 2): req/s ≥ 0.5× nginx's — **$(verdict "$MEETS_RPS")** (${RATIO_RPS}×); p99 within 2 ms of
 nginx's — **$(verdict "$MEETS_P99")** (${DIFF_P99} ms). Per-round numbers and the full wrk output are in
@@ -263,7 +275,9 @@ nginx's — **$(verdict "$MEETS_P99")** (${DIFF_P99} ms). Per-round numbers and 
 Absolute numbers on this machine mean little: it has $(nproc) cores shared with other work, and wrk,
 nginx, the upstream and the gateway all compete for them (load average at start and end is in the
 facts below). Only the ratios from one run, where both proxies saw the same conditions alternately,
-count; compare ratios across runs, never raw req/s.
+count; compare ratios across runs, never raw req/s. The CPU column (user + system time of the
+proxy's processes during the measured run, from \`/proc/<pid>/stat\`, divided by the requests wrk
+completed) is the steadiest of the numbers under outside load: it is the cost of one forwarded request.
 
 **Machine facts.**
 
@@ -296,5 +310,5 @@ $(sed -e "s|$T|\$T|g" -e "s/$TOKEN_PREFIX/<pool-token>/g" -e "s/:$UP_PORT;/:\$UP
 MD
 } >"$RESULTS/forwarding.md"
 
-bench_log "nginx $PM_RPS req/s p99 $PM_P99 ms | gateway $GM_RPS req/s p99 $GM_P99 ms | ratio ${RATIO_RPS}x, p99 +${DIFF_P99} ms"
+bench_log "nginx $PM_RPS req/s p99 $PM_P99 ms | gateway $GM_RPS req/s p99 $GM_P99 ms | ratio ${RATIO_RPS}x, p99 ${DIFF_P99} ms, CPU/request ${RATIO_CPU}x"
 [ "$BAD" = 0 ] || bench_log "warning: $BAD errors during the runs (see bench/results/forwarding-latest.txt)"

@@ -2,7 +2,8 @@
 # script starts is recorded with `bench_track` and stopped by its pid in `bench_cleanup`.
 
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BENCH_BIN="$BENCH_ROOT/.build/release/astro-gateway"
+# BENCH_GATEWAY_BIN runs another build (e.g. an experiment) with the same harness.
+BENCH_BIN="${BENCH_GATEWAY_BIN:-$BENCH_ROOT/.build/release/astro-gateway}"
 BENCH_PIDS=()
 BENCH_TMP=""
 
@@ -72,16 +73,29 @@ bench_to_ms() {
         printf "%.3f", n }'
 }
 
-# Reads wrk --latency output on stdin; prints "rps p50ms p99ms non2xx socketErrors".
+# Reads wrk --latency output on stdin; prints "rps p50ms p99ms non2xx socketErrors requests".
 bench_parse_wrk() {
-    local out rps p50 p99 non2xx errors
+    local out rps p50 p99 non2xx errors requests
     out=$(cat)
+    requests=$(awk '/ requests in / { print $1 }' <<<"$out")
     rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
     p50=$(awk '$1 == "50%" { print $2 }' <<<"$out")
     p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
     non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' <<<"$out")
     errors=$(awk '/Socket errors:/ { s = 0; for (i = 3; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) s += $i + 0; print s }' <<<"$out")
-    echo "${rps:-0} $(bench_to_ms "${p50:-0}") $(bench_to_ms "${p99:-0}") ${non2xx:-0} ${errors:-0}"
+    echo "${rps:-0} $(bench_to_ms "${p50:-0}") $(bench_to_ms "${p99:-0}") ${non2xx:-0} ${errors:-0} ${requests:-0}"
+}
+
+# CPU time (user + system, in clock ticks) used so far by each pid given and its direct children
+# (nginx workers), all threads included.
+bench_cpu_ticks() {
+    local pid total=0 stat rest
+    for pid in "$@" $(for p in "$@"; do pgrep -P "$p" || true; done); do
+        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        rest=${stat##*) }
+        total=$((total + $(awk '{ print $12 + $13 }' <<<"$rest")))
+    done
+    echo "$total"
 }
 
 # Floating-point arithmetic: bench_calc 'a / b' (awk syntax), printed with the given format.
@@ -98,5 +112,9 @@ bench_machine_facts() {
     echo "nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //')"
     echo "wrk: $(wrk -v 2>&1 | head -1 | awk '{ print $1, $2, $3 }')"
     echo "swift: $(swift --version 2>/dev/null | head -1)"
-    echo "gateway: $(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$BENCH_ROOT" diff --quiet HEAD -- Sources 2>/dev/null || echo ' (+ local changes)'), release build"
+    if [ -n "${BENCH_GATEWAY_BIN:-}" ]; then
+        echo "gateway: $BENCH_GATEWAY_BIN"
+    else
+        echo "gateway: $(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$BENCH_ROOT" diff --quiet HEAD -- Sources 2>/dev/null || echo ' (+ local changes)'), release build"
+    fi
 }
