@@ -28,7 +28,7 @@ test: deps lint
 	swift build --build-tests
 	swift test --skip-build --no-parallel
 
-bench: build
+bench: deps
 	bash bench/run
 
 clean:
