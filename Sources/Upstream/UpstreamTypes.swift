@@ -109,7 +109,19 @@ public enum HopByHop {
     ]
 
     public static func contains(_ name: String) -> Bool {
-        let lower = name.lowercased()
-        return names.contains(lower) || lower.hasPrefix("proxy-")
+        // Checked for every header of every message: compare without allocating a lowercased copy.
+        let utf8 = name.utf8
+        guard let first = utf8.first else { return false }
+        switch first | 0x20 {
+        case UInt8(ascii: "c"): return name.caseInsensitiveEquals("connection")
+        case UInt8(ascii: "k"): return name.caseInsensitiveEquals("keep-alive")
+        case UInt8(ascii: "t"):
+            return name.caseInsensitiveEquals("te") || name.caseInsensitiveEquals("trailer")
+                || name.caseInsensitiveEquals("transfer-encoding")
+        case UInt8(ascii: "u"): return name.caseInsensitiveEquals("upgrade")
+        case UInt8(ascii: "p"):
+            return utf8.count >= 6 && String(decoding: utf8.prefix(6), as: UTF8.self).caseInsensitiveEquals("proxy-")
+        default: return false
+        }
     }
 }

@@ -119,13 +119,14 @@ public final class AuditWriter: Sendable {
             }
         }
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Void, AuditUnavailable>, Never>) in
-            let accepted = inbox.withLock { inbox -> Bool in
-                if inbox.stopping { return false }
+            let accepted = inbox.withLock { inbox -> Bool? in
+                if inbox.stopping { return nil }
                 inbox.items.append(Pending(record: record, durable: durable, continuation: c))
-                return true
+                return inbox.items.count == 1
             }
-            if accepted {
-                wake.signal()
+            if let first = accepted {
+                // One signal per batch: later records join the batch the thread is about to take.
+                if first { wake.signal() }
             } else {
                 c.resume(returning: .failure(AuditUnavailable(reason: "the audit writer is closed")))
             }

@@ -75,8 +75,13 @@ public final class CurlTransport: UpstreamSending {
             await withCheckedContinuation {
                 (continuation: CheckedContinuation<Result<UpstreamResponse, TransportError>, Never>) in
                 transfer.setContinuation(continuation)
-                shared.inbox.withLock { $0.submitted.append(transfer) }
-                curl_multi_wakeup(shared.multi)
+                // Wake the transport thread only when the inbox was empty: a non-empty inbox
+                // means a wakeup is already pending (saves a syscall per request under load).
+                let wasEmpty = shared.inbox.withLock { inbox -> Bool in
+                    inbox.submitted.append(transfer)
+                    return inbox.submitted.count == 1
+                }
+                if wasEmpty { curl_multi_wakeup(shared.multi) }
             }
         } onCancel: {
             shared.inbox.withLock { $0.cancelled.append(ObjectIdentifier(transfer)) }
