@@ -1,1 +1,0 @@
-// Gateway module; see docs/architecture.md.
