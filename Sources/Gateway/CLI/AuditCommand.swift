@@ -7,6 +7,15 @@ struct AuditCommand: ParsableCommand {
         abstract: "Verify, query and summarize the audit log.",
         subcommands: [Verify.self, Query.self, Report.self])
 
+    /// `--since`/`--until`: a duration ago (2h, 30m, 7d) or an RFC 3339 time.
+    static func time(_ text: String?, option: String) throws -> Date? {
+        guard let text else { return nil }
+        guard let date = AuditQuery.parseTime(text) else {
+            throw ValidationError("\(option): use 2h, 30m, 7d or RFC 3339")
+        }
+        return date
+    }
+
     /// The audit directory (an explicit one wins) and the HMAC key from the config.
     static func locate(_ global: GlobalOptions, directory: String?, needKey: Bool) throws -> (String, [UInt8]?) {
         let config = try global.load()
@@ -69,18 +78,8 @@ struct AuditCommand: ParsableCommand {
         func run() throws {
             let (dir, _) = try AuditCommand.locate(global, directory: directory, needKey: false)
             var query = AuditQuery()
-            if let since {
-                guard let date = AuditQuery.parseTime(since) else {
-                    throw ValidationError("--since: use 2h, 30m, 7d or RFC 3339")
-                }
-                query.since = date
-            }
-            if let until {
-                guard let date = AuditQuery.parseTime(until) else {
-                    throw ValidationError("--until: use 2h, 30m, 7d or RFC 3339")
-                }
-                query.until = date
-            }
+            query.since = try AuditCommand.time(since, option: "--since")
+            query.until = try AuditCommand.time(until, option: "--until")
             query.key = key
             query.operation = operation
             query.status = status
@@ -120,12 +119,7 @@ struct AuditCommand: ParsableCommand {
         func run() throws {
             let (dir, _) = try AuditCommand.locate(global, directory: directory, needKey: false)
             var query = AuditQuery()
-            if let since {
-                guard let date = AuditQuery.parseTime(since) else {
-                    throw ValidationError("--since: use 2h, 30m, 7d or RFC 3339")
-                }
-                query.since = date
-            }
+            query.since = try AuditCommand.time(since, option: "--since")
             let report = AuditReport(records: query.run(directory: dir).map(\.object))
             print(report.text(), terminator: "")
             if let html {

@@ -31,6 +31,13 @@ struct KeysCommand: ParsableCommand {
         }
     }
 
+    /// The contract's `--json` output: `{"id","name","policy","key"}` (the key shown once).
+    static func printJSON(_ record: LocalKey, key: String) throws {
+        let object = ["id": record.id, "name": record.name, "policy": record.policy, "key": key]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+
     static func save(_ store: KeyStore, config: GatewayConfig) throws {
         do {
             try AtomicFile.write(store.yaml(), to: config.keysFile)
@@ -70,9 +77,7 @@ struct KeysCommand: ParsableCommand {
                 name: name, policy: policy, expires: expiry, note: note, now: Date())
             try KeysCommand.save(store, config: config)
             if json {
-                let object = ["id": record.id, "name": record.name, "policy": record.policy, "key": plaintext]
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-                print(String(decoding: data, as: UTF8.self))
+                try KeysCommand.printJSON(record, key: plaintext)
             } else {
                 print("created key \(record.id) (\(record.name), policy \(record.policy))")
                 print("key (shown once, store it now): \(plaintext)")
@@ -155,9 +160,7 @@ struct KeysCommand: ParsableCommand {
             }
             try KeysCommand.save(store, config: config)
             if json {
-                let object = ["id": record.id, "name": record.name, "policy": record.policy, "key": plaintext]
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-                print(String(decoding: data, as: UTF8.self))
+                try KeysCommand.printJSON(record, key: plaintext)
             } else {
                 print("rotated key \(id); the old secret works for \(grace) more")
                 print("new key (shown once, store it now): \(plaintext)")
