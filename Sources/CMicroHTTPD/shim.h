@@ -55,7 +55,8 @@ static inline struct MHD_Daemon *agw_start_daemon(const struct agw_daemon_config
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)c->connection_memory_limit, NULL};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)uri_log, uri_log_cls};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, completed_cls};
-    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
+    // No MHD_OPTION_LISTENING_ADDRESS_REUSE: with it (SO_REUSEPORT) a second process could bind the
+    // same address and the kernel would split clients between the two. Start-up must fail instead.
     if (c->thread_pool_size > 1) {
         ops[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)c->thread_pool_size, NULL};
     }

@@ -50,6 +50,8 @@ public struct GatewayConfig: Sendable {
         public var maxResponseBytes: Int
         public var caFile: String?
         public var headroom: Double
+        /// Added to each 1-second rate window for clock and network jitter (default 0.05 s).
+        public var windowMarginSeconds: Double
         public var pools: [String: Pool]
         /// Used only with `simulate: true`: the built-in simulator's latency and fault settings.
         public var simulator: SimulatorSettings
@@ -159,7 +161,8 @@ public struct GatewayConfig: Sendable {
         let u = root["upstream"]
         try u.requireMapping(allowedKeys: [
             "baseURL", "simulate", "apiVersion", "timeoutSeconds", "connectTimeoutSeconds",
-            "maxConnectionsPerHost", "maxResponseBytes", "caFile", "headroom", "pools", "simulator",
+            "maxConnectionsPerHost", "maxResponseBytes", "caFile", "headroom", "windowMarginSeconds", "pools",
+            "simulator",
         ])
         let sim = u["simulator"]
         try sim.requireMapping(allowedKeys: ["latencySeconds", "errorRate", "enforceLimits"])
@@ -216,6 +219,7 @@ public struct GatewayConfig: Sendable {
             maxResponseBytes: try u["maxResponseBytes"].int(default: 32 << 20, range: 1024...(1 << 31)),
             caFile: try u["caFile"].string().map { resolve($0, against: dir) },
             headroom: try u["headroom"].double(default: 1.0, range: 0.1...1.0),
+            windowMarginSeconds: try u["windowMarginSeconds"].double(default: 0.05, range: 0...1),
             pools: pools,
             simulator: SimulatorSettings(
                 latencySeconds: try sim["latencySeconds"].double(default: 0, range: 0...60),

@@ -264,7 +264,15 @@ public final class Pipeline: HTTPHandler {
         case .failure(let failure):
             var error = Self.gatewayError(for: failure, maxWait: maxWait)
             error.headers.fields += extra.fields
-            if case .admission(.shuttingDown) = failure { context.note = "not sent: gateway shutting down" }
+            switch failure {
+            case .admission(.shuttingDown): context.note = "not sent: gateway shutting down"
+            case .admission: context.note = "not sent"
+            case .transport(.cancelled) where context.intentWritten:
+                context.note = "cancelled in flight: may have reached Astro"
+            case .transport(let error) where context.intentWritten && !error.requestNeverSent:
+                context.note = "no answer from Astro: may have reached Astro"
+            default: break
+            }
             throw error
         }
     }

@@ -39,13 +39,14 @@ public final class GatewayRuntime: Sendable {
             if let old = previous?.dispatcher.schedulers[name], old.limits == limits,
                 old.tokens.map(\.id) == schedulerTokens.map(\.id),
                 old.tokens.map(\.secret) == schedulerTokens.map(\.secret),
-                previous?.config.upstream.headroom == config.upstream.headroom
+                previous?.config.upstream.headroom == config.upstream.headroom,
+                previous?.config.upstream.windowMarginSeconds == config.upstream.windowMarginSeconds
             {
                 schedulers[name] = old
             } else {
                 schedulers[name] = RateScheduler(
                     tokens: schedulerTokens, limits: limits, headroom: config.upstream.headroom,
-                    maxDepth: config.queue.maxDepth)
+                    marginSeconds: config.upstream.windowMarginSeconds, maxDepth: config.queue.maxDepth)
             }
         }
         self.dispatcher = UpstreamDispatcher(transport: transport, schedulers: schedulers)

@@ -111,16 +111,11 @@ public final class HTTPServer: Sendable {
         startDisconnectWatcher()
     }
 
-    /// Stops listening for new connections; open ones keep being served (for graceful drain).
-    /// The listening socket is closed only after the daemon stops: MHD's worker threads still
-    /// remove it from their epoll sets after quiesce returns, and that fails on a closed fd.
-    public func stopAccepting() {
-        daemon.withLock { d in
-            guard let handle = d, handle.quiescedFD < 0 else { return }
-            let fd = MHD_quiesce_daemon(handle.pointer)
-            d = DaemonHandle(pointer: handle.pointer, tlsKey: handle.tlsKey, tlsCert: handle.tlsCert, quiescedFD: fd)
-        }
-    }
+    /// Drain starts here. libmicrohttpd's `MHD_quiesce_daemon` races with its own epoll worker
+    /// threads in 0.9.75 (it aborts with "Failed to remove listen FD from epoll set"), so the
+    /// listener stays open: during drain the pipeline answers every new request 503 with
+    /// `Connection: close`, and `/readyz` tells load balancers to stop sending.
+    public func stopAccepting() {}
 
     /// Waits (bounded) until no request is being handled. Returns true when idle.
     @discardableResult
@@ -145,6 +140,10 @@ public final class HTTPServer: Sendable {
             while suspendedRequests > 0 && MonotonicClock.now() < hardDeadline { usleep(5000) }
         }
         guard suspendedRequests == 0 else { return false }
+        // Resumed requests still have their answers to write: give MHD a moment to send them (the
+        // completion callback drops `liveRequests`) before the daemon and its sockets go away.
+        let writeDeadline = MonotonicClock.now() + 2
+        while liveRequests > 0 && MonotonicClock.now() < writeDeadline { usleep(2000) }
         watcherRunning.store(false, ordering: .releasing)
         let handle = daemon.withLock { d -> DaemonHandle? in
             defer { d = nil }

@@ -44,6 +44,10 @@ public struct FairQueue<Element>: Sendable where Element: Sendable {
         return (item.id, key, item.element)
     }
 
+    public func contains(id: UInt64, key: String) -> Bool {
+        queues[key]?.contains { $0.id == id } ?? false
+    }
+
     /// Removes one element (its client left, or its deadline passed).
     public mutating func remove(id: UInt64, key: String) -> Element? {
         guard let index = queues[key]?.firstIndex(where: { $0.id == id }) else { return nil }

@@ -59,6 +59,9 @@ public final class RateScheduler: Sendable {
         var delete: ClassState
         var nextId: UInt64 = 0
         var shuttingDown = false
+        /// Each queued request's deadline timer, cancelled when it is granted or withdrawn (a long
+        /// `maxWaitSeconds` must not leave sleeping tasks behind).
+        var deadlineTimers: [UInt64: Task<Void, Never>] = [:]
 
         mutating func with<R>(_ c: MethodClass, _ body: (inout ClassState) -> R) -> R {
             switch c {
@@ -143,12 +146,19 @@ public final class RateScheduler: Sendable {
                 self.dispatch(methodClass)
                 // A deadline that the estimate did not foresee (Astro paused us) still holds.
                 let delay = max(0, deadline - now)
-                Task {
+                let timer = Task {
                     try? await Task.sleep(for: .seconds(delay))
+                    if Task.isCancelled { return }
                     self.withdraw(
                         id: id, keyId: keyId, methodClass,
                         with: .deadlineExceeded(retryAfter: Self.retryAfter(estimate: 1)))
                 }
+                let stillQueued = state.withLock { state -> Bool in
+                    guard state.with(methodClass, { $0.queue.contains(id: id, key: keyId) }) else { return false }
+                    state.deadlineTimers[id] = timer
+                    return true
+                }
+                if !stillQueued { timer.cancel() }
             }
         } onCancel: {
             self.withdraw(id: id, keyId: keyId, methodClass, with: .cancelled)
@@ -171,6 +181,8 @@ public final class RateScheduler: Sendable {
     public func shutdown() -> Int {
         let waiters = state.withLock { state -> [Waiter] in
             state.shuttingDown = true
+            for timer in state.deadlineTimers.values { timer.cancel() }
+            state.deadlineTimers = [:]
             var all: [Waiter] = []
             for c in MethodClass.allCases { all += state.with(c) { $0.queue.removeAll() } }
             return all
@@ -182,13 +194,20 @@ public final class RateScheduler: Sendable {
     // MARK: - Internals
 
     private func withdraw(id: UInt64, keyId: String, _ methodClass: MethodClass, with error: AdmissionError) {
-        let waiter = state.withLock { $0.with(methodClass) { $0.queue.remove(id: id, key: keyId) } }
+        let (waiter, timer) = state.withLock { state in
+            (
+                state.with(methodClass) { $0.queue.remove(id: id, key: keyId) },
+                state.deadlineTimers.removeValue(forKey: id)
+            )
+        }
+        timer?.cancel()
         waiter?.continuation.resume(returning: .failure(error))
     }
 
     /// Grants every request that may go now, in fair order; arms the timer for the next slot.
     private func dispatch(_ methodClass: MethodClass) {
         var granted: [(Waiter, Grant)] = []
+        var grantedIds: [UInt64] = []
         var armAt: Double?
         state.withLock { state in
             state.with(methodClass) { cls in
@@ -204,6 +223,7 @@ public final class RateScheduler: Sendable {
                     }
                     cls.limiters[index].reserve(now: now)
                     let next = cls.queue.dequeue()!
+                    grantedIds.append(next.id)
                     granted.append(
                         (
                             next.element,
@@ -213,6 +233,12 @@ public final class RateScheduler: Sendable {
                         ))
                 }
             }
+        }
+        if !grantedIds.isEmpty {
+            let timers = state.withLock { state in
+                grantedIds.compactMap { state.deadlineTimers.removeValue(forKey: $0) }
+            }
+            for timer in timers { timer.cancel() }
         }
         for (waiter, grant) in granted { waiter.continuation.resume(returning: .success(grant)) }
         if let armAt {
