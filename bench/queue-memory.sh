@@ -126,7 +126,7 @@ lines = [
     f"connections closed without an answer, by audit record: {outcomes['unanswered'] or 'none'}",
 ]
 print("\n".join(lines))
-md = f"""### Memory: {count:,} requests queued at once
+md = f"""## Memory: {count:,} requests queued at once
 
 `bench/queue-memory.sh`: the gateway in front of the simulator with 60 s latency, so nothing completes:
 the gateway grants 10 POST/s (one token), those calls hang upstream, and all the others wait in its queue

@@ -121,7 +121,7 @@ def summarize(runs_path, markdown_path):
     print("\n".join(out))
 
     md = []
-    md.append("### Pacing: Astro's recommended retry client, direct vs through the gateway")
+    md.append("## Pacing: Astro's recommended retry client, direct vs through the gateway")
     md.append("")
     md.append(
         "`bench/pacing.sh`: several clients, each a `requests.Session` with the retry Astro's docs recommend "
