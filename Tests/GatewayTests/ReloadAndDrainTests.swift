@@ -1,8 +1,9 @@
 import Foundation
-import Gateway
 import Policy
 import Synchronization
 import Testing
+
+@testable import Gateway
 
 /// Hot reload and graceful drain, in-process and through a real `serve` process with signals.
 @Suite(.serialized) struct ReloadAndDrainTests {
@@ -165,5 +166,68 @@ enum Paths {
             root + "/.build/debug/astro-gateway", root + "/.build/x86_64-unknown-linux-gnu/debug/astro-gateway",
         ]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+    }
+}
+
+/// Nothing lost at shutdown: every queued write is either sent (and audited) or answered 503
+/// "not sent" (and audited as such).
+@Suite(.serialized) struct DrainTests {
+    @Test func shutdownDuringABurstOfQueuedWritesLosesNothing() async throws {
+        let gateway = try TestGateway.start(upstream: nil, limits: "{ GET: 25, POST: 10, DELETE: 5 }")
+        let port = gateway.port
+        let auth = gateway.auth
+        let count = 40
+        let responses = await withTaskGroup(of: (Int, RawHTTPResponse?).self) { group in
+            for i in 0..<count {
+                group.addTask {
+                    await withCheckedContinuation { continuation in
+                        Thread.detachNewThread {
+                            let body = Array(
+                                #"{"name":"drain-\#(i)","description":"d","cicdEnforcedDefault":false}"#.utf8)
+                            let r = try? rawRequest(
+                                port: port, method: "POST", target: "/v1/organizations/clorg1/workspaces?i=\(i)",
+                                headers: [auth, ("Content-Type", "application/json")], body: body)
+                            continuation.resume(returning: (i, r))
+                        }
+                    }
+                }
+            }
+            group.addTask {
+                // Let the first second's writes through, then stop with a short drain.
+                await withCheckedContinuation { continuation in
+                    Thread.detachNewThread {
+                        Thread.sleep(forTimeInterval: 1.2)
+                        gateway.instance.shutdown(drainSeconds: 0.5)
+                        continuation.resume(returning: ())
+                    }
+                }
+                return (-1, nil)
+            }
+            var out: [Int: RawHTTPResponse] = [:]
+            for await (i, r) in group where i >= 0 { out[i] = r }
+            return out
+        }
+        defer { try? FileManager.default.removeItem(atPath: gateway.directory) }
+        // Every client got an answer: 200 (sent) or 503 (not sent).
+        let statuses = (0..<count).map { responses[$0]?.status ?? 0 }
+        #expect(statuses.allSatisfy { $0 == 200 || $0 == 503 }, "\(statuses)")
+        let sent = statuses.filter { $0 == 200 }.count
+        #expect(sent >= 10 && sent < count)
+        // The simulator saw exactly the writes that were answered 200.
+        #expect(gateway.instance.simulator!.trace().filter { $0.method == "POST" }.count == sent)
+        // And the audit log has an intent and an outcome for every one of them.
+        let records = AuditQuery().run(directory: gateway.directory + "/audit").map(\.object)
+        for i in 0..<count {
+            guard let id = responses[i]?.header("x-gateway-request-id") else {
+                Issue.record("request \(i) has no request id")
+                continue
+            }
+            let mine = records.filter { $0["gatewayRequestId"] as? String == id }
+            let outcome = mine.first { $0["phase"] as? String == "outcome" }
+            #expect(mine.contains { $0["phase"] as? String == "intent" }, "request \(i)")
+            #expect(outcome?["status"] as? Int == statuses[i], "request \(i)")
+            if statuses[i] == 503 { #expect((outcome?["note"] as? String ?? "").contains("not sent"), "request \(i)") }
+        }
+        #expect(AuditVerifier.verify(directory: gateway.directory + "/audit", key: Array(TestGateway.auditKey.utf8)).ok)
     }
 }
