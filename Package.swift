@@ -66,6 +66,8 @@ let package = Package(
         .executableTarget(name: "PolicyFuzz", dependencies: ["Policy"], path: "Fuzz/PolicyFuzz"),
         // Decisions per second against key and rule counts (bench/run).
         .executableTarget(name: "PolicyBench", dependencies: ["Policy"], path: "bench/policy"),
+        // Audit log records/s with group commit and the latency a durable intent adds (bench/run).
+        .executableTarget(name: "AuditBench", dependencies: ["Gateway"], path: "bench/audit"),
 
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "UpstreamTests", dependencies: ["Upstream"]),
