@@ -97,20 +97,23 @@ public final class RouteCatalogue: Sendable {
     /// Looks up already-decoded path segments (relative to `/v1`, without the leading empty one).
     public func lookup<S: StringProtocol>(method: String, segments: [S]) -> RouteLookup {
         guard let candidates = bySegmentCount[segments.count] else { return .notFound }
-        var best: (route: Route, score: Int)?
+        // Indices, not `for route in`: a Route is several strings and an array, and copying each
+        // candidate cost a retain/release storm on every request.
+        var best: (index: Int, score: Int)?
         var allowed: Set<String> = []
-        for route in candidates where Self.matches(route, segments) {
-            allowed.insert(route.method)
-            guard route.method == method else { continue }
-            let score = route.literalCount
-            if best == nil || score > best!.score { best = (route, score) }
+        for i in candidates.indices where Self.matches(candidates[i], segments) {
+            allowed.insert(candidates[i].method)
+            guard candidates[i].method == method else { continue }
+            let score = candidates[i].literalCount
+            if best == nil || score > best!.score { best = (i, score) }
         }
         if let best {
+            let route = candidates[best.index]
             var params: [String: String] = [:]
-            for (seg, value) in zip(best.route.segments, segments) {
+            for (seg, value) in zip(route.segments, segments) {
                 if case .parameter(let name) = seg { params[name] = String(value) }
             }
-            return .matched(best.route, parameters: params)
+            return .matched(route, parameters: params)
         }
         if allowed.isEmpty { return .notFound }
         return .methodNotAllowed(allowed: allowed.sorted())

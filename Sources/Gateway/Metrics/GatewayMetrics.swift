@@ -1,5 +1,6 @@
 import Foundation
 import Prometheus
+import Synchronization
 import Upstream
 
 /// Prometheus metrics for `/metrics`. Labels never carry secrets: keys appear by name, tokens by
@@ -7,6 +8,27 @@ import Upstream
 /// (audit writer counters, queue depths, connections) are read at scrape time.
 public final class GatewayMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
+    /// Series already registered, by name and label values: building a descriptor and asking the
+    /// registry on every request showed up in profiles, a dictionary probe does not.
+    private let counters = Mutex<[String: Counter]>([:])
+    private let histograms = Mutex<[String: ValueHistogram]>([:])
+
+    private func counter(_ metric: String, _ help: String, _ labels: [(String, String)]) -> Counter {
+        let key = metric + labels.map { "\u{1}\($0.0)=\($0.1)" }.joined()
+        if let existing = counters.withLock({ $0[key] }) { return existing }
+        let made = registry.makeCounter(descriptor: Self.name(metric, "total", help), labels: labels)
+        counters.withLock { $0[key] = made }
+        return made
+    }
+
+    private func histogram(_ metric: String, _ help: String, _ labels: [(String, String)]) -> ValueHistogram {
+        let key = metric + labels.map { "\u{1}\($0.0)=\($0.1)" }.joined()
+        if let existing = histograms.withLock({ $0[key] }) { return existing }
+        let made = registry.makeValueHistogram(
+            descriptor: Self.name(metric, "seconds", help), labels: labels, buckets: durationBuckets)
+        histograms.withLock { $0[key] = made }
+        return made
+    }
     private let durationBuckets: [Double] = [
         0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
     ]
@@ -22,59 +44,47 @@ public final class GatewayMetrics: Sendable {
 
     /// One finished request, as the audit log recorded it.
     func requestFinished(_ context: RequestContext, durationSeconds: Double) {
-        registry.makeCounter(
-            descriptor: Self.name(
-                "requests", "total", "Requests answered, by key, policy, operation, decision and status."),
-            labels: [
+        counter(
+            "requests", "Requests answered, by key, policy, operation, decision and status.",
+            [
                 ("key", Self.label(context.keyName)), ("policy", Self.label(context.policy)),
                 ("operation", Self.label(context.operationId)), ("decision", context.decision),
                 ("status", String(context.status)),
             ]
         ).increment()
-        registry.makeValueHistogram(
-            descriptor: Self.name("request_duration", "seconds", "Time from request line to answer."),
-            labels: [("decision", context.decision)], buckets: durationBuckets
-        ).record(durationSeconds)
+        histogram("request_duration", "Time from request line to answer.", [("decision", context.decision)])
+            .record(durationSeconds)
         if let tokenId = context.tokenId, let upstreamStatus = context.upstreamStatus {
             let methodClass = MethodClass(method: context.request.method).rawValue
-            registry.makeCounter(
-                descriptor: Self.name(
-                    "upstream_requests", "total", "Answers from Astro, by token, method class and status."),
-                labels: [("token", tokenId), ("class", methodClass), ("status", String(upstreamStatus))]
+            counter(
+                "upstream_requests", "Answers from Astro, by token, method class and status.",
+                [("token", tokenId), ("class", methodClass), ("status", String(upstreamStatus))]
             ).increment()
             if context.upstream429s > 0 {
-                registry.makeCounter(
-                    descriptor: Self.name("upstream_429", "total", "Upstream 429s absorbed and re-queued."),
-                    labels: [("token", tokenId), ("class", methodClass)]
+                counter(
+                    "upstream_429", "Upstream 429s absorbed and re-queued.",
+                    [("token", tokenId), ("class", methodClass)]
                 )
                 .increment(by: Int64(context.upstream429s))
             }
             if let queueMs = context.queueMs {
-                registry.makeValueHistogram(
-                    descriptor: Self.name("queue_wait", "seconds", "Time waiting for a rate-limit slot."),
-                    labels: [("token", tokenId), ("class", methodClass)],
-                    buckets: durationBuckets
-                ).record(queueMs / 1000)
+                histogram(
+                    "queue_wait", "Time waiting for a rate-limit slot.", [("token", tokenId), ("class", methodClass)]
+                )
+                .record(queueMs / 1000)
             }
         }
         if let role = context.coalesced {
-            registry.makeCounter(
-                descriptor: Self.name("coalesced", "total", "GETs by coalescing role."), labels: [("role", role)]
-            ).increment()
+            counter("coalesced", "GETs by coalescing role.", [("role", role)]).increment()
         }
         if context.note?.hasPrefix("idempotent replay") == true {
-            registry.makeCounter(
-                descriptor: Self.name("idempotent_replays", "total", "POSTs answered from the idempotency store."),
-                labels: []
-            ).increment()
+            counter("idempotent_replays", "POSTs answered from the idempotency store.", []).increment()
         }
     }
 
     public func configReload(success: Bool) {
-        registry.makeCounter(
-            descriptor: Self.name("config_reloads", "total", "Configuration reloads by result."),
-            labels: [("result", success ? "success" : "failure")]
-        ).increment()
+        counter("config_reloads", "Configuration reloads by result.", [("result", success ? "success" : "failure")])
+            .increment()
     }
 
     /// The exposition text: registry metrics, then values read now from their owners.
