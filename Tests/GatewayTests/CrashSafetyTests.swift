@@ -55,6 +55,16 @@ import Upstream
         var sent: [Sent] = []
         for run in 0..<Self.kills {
             let context = "seed \(Self.seed), run \(run)"
+            if run % 4 == 3 {
+                // Every fourth run, first a kill while the gateway starts (loading its files,
+                // recovering the chain, writing the new segment's header, binding).
+                let starting = try ServeProcess(directory: directory, run: Self.kills + 1 + run)
+                try await Task.sleep(for: .milliseconds(Int(random.next() % 300)))
+                starting.killNow()
+                await starting.waitForExit()
+                let early = AuditVerifier.verify(directory: auditDirectory, key: auditKey)
+                #expect(early.ok, "\(context), killed starting: \(early.broken.map(String.init(describing:)) ?? "")")
+            }
             let serve = try ServeProcess(directory: directory, run: run)
             defer { serve.killNow() }
             try await serve.waitUntilReady()
@@ -139,7 +149,7 @@ import Upstream
         let verification = AuditVerifier.verify(directory: auditDirectory, key: auditKey)
         #expect(verification.ok, "seed \(Self.seed): \(verification.broken.map(String.init(describing:)) ?? "")")
         // Each start opens its own segment, chained from the last record the previous run wrote.
-        #expect(verification.segments == Self.kills + 1)
+        #expect(verification.segments >= Self.kills + 1)
         let records = AuditQuery().run(directory: auditDirectory).map(\.object)
         Self.checkEveryUpstreamWriteHasAnIntent(upstream.received, records: records, context: "final")
         Self.checkEveryAnswerWasRecorded(sent, records: records, context: "final")
@@ -147,6 +157,49 @@ import Upstream
         let upstreamPosts = upstream.received.filter { $0.method == "POST" }.count
         #expect(upstreamPosts >= Self.kills * 5, "only \(upstreamPosts) writes reached the upstream")
         #expect(upstream.received.filter { $0.method == "GET" }.count >= Self.kills)
+    }
+
+    /// The narrowest crash window at startup, made on purpose: the new segment file exists but the
+    /// process died before its header reached it, and the next start falls in the same second (so
+    /// it computes the same segment name). The log was not tampered with, so it must verify.
+    @Test func aCrashBetweenCreatingASegmentAndWritingItsHeaderStillVerifies() async throws {
+        let key = Array(TestGateway.auditKey.utf8)
+        var reproduced = false
+        for _ in 0..<5 where !reproduced {
+            let directory = NSTemporaryDirectory() + "agw-segment-crash-" + UUID().uuidString
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let first = try AuditWriter(options: AuditWriter.Options(directory: directory, key: key))
+            var record = AuditRecord()
+            record.gatewayRequestId = "before-the-crash"
+            try await first.append(record)
+            first.closeAndWait()
+            // The crashed start: its segment file, created empty.
+            let lastSeq = try #require(
+                AuditSegments.lastIntactRecord(in: directory, files: PosixAuditFileSystem())?.seq)
+            let crashed = AuditSegments.name(now: Date(), nextSeq: lastSeq + 1)
+            _ = FileManager.default.createFile(atPath: directory + "/" + crashed, contents: nil)
+            let second = try AuditWriter(options: AuditWriter.Options(directory: directory, key: key))
+            record.gatewayRequestId = "after-the-restart"
+            try await second.append(record)
+            second.closeAndWait()
+            // Only a restart in the same second reuses the crashed file's name; retry otherwise.
+            guard AuditSegments.list(directory).count == 2 else { continue }
+            reproduced = true
+            let verification = AuditVerifier.verify(directory: directory, key: key)
+            withKnownIssue(
+                """
+                Bug: the restart appends to the empty segment it finds under its own name and its \
+                header says "previous <that same segment>", so verify reports a missing segment.
+                """
+            ) {
+                #expect(
+                    verification.ok, "\(verification.broken.map(String.init(describing:)) ?? "")")
+            }
+            // Nothing was lost either way.
+            let ids = AuditQuery().run(directory: directory).map { $0.object["gatewayRequestId"] as? String }
+            #expect(ids == ["before-the-crash", "after-the-restart"])
+        }
+        #expect(reproduced, "the restart never fell in the same second as the crash")
     }
 
     /// Sends one GET or one marked POST on a fresh connection; status 0 when the gateway died.

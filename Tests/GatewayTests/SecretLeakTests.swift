@@ -103,10 +103,10 @@ import Upstream
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try Self.policies.write(toFile: directory + "/policies.yaml", atomically: true, encoding: .utf8)
         let cli = CLI(directory: directory, environment: environment)
-        let allKey = try cli.createKey(name: "all-client", policy: "all")
-        let readerKey = try cli.createKey(name: "reader-client", policy: "reader")
-        let revokedKey = try cli.createKey(name: "revoked-client", policy: "all")
-        #expect(try cli.run(["keys", "revoke", Self.keyId(revokedKey)]).status == 0)
+        let allKey = try await cli.createKey(name: "all-client", policy: "all")
+        let readerKey = try await cli.createKey(name: "reader-client", policy: "reader")
+        let revokedKey = try await cli.createKey(name: "revoked-client", policy: "all")
+        #expect(try await cli.run(["keys", "revoke", Self.keyId(revokedKey)]).status == 0)
 
         let serve = try ServeProcess(directory: directory, run: 0, environment: environment)
         defer { serve.killNow() }
@@ -118,7 +118,7 @@ import Upstream
             LeakTraffic.run(port: port, adminPort: adminPort, keys: keys, orgToken: orgToken)
         }
         // Rotate the main key through the CLI (old secret ends now) and reload with SIGHUP.
-        let rotation = try cli.run(["keys", "rotate", Self.keyId(allKey), "--grace", "0s", "--json"])
+        let rotation = try await cli.run(["keys", "rotate", Self.keyId(allKey), "--grace", "0s", "--json"])
         let rotatedKey = try #require(
             (try? JSONSerialization.jsonObject(with: Data(rotation.stdout)) as? [String: Any])?["key"] as? String,
             "keys rotate --json printed: \(String(decoding: rotation.stdout, as: UTF8.self))")
@@ -140,9 +140,9 @@ import Upstream
         LeakTraffic.expectStatuses(probes)
         #expect(await serve.terminate() == 0)
 
-        let verify = try cli.run(["audit", "verify"])
+        let verify = try await cli.run(["audit", "verify"])
         #expect(verify.status == 0, "\(String(decoding: verify.stdout + verify.stderr, as: UTF8.self))")
-        let query = try cli.run(["audit", "query", "--json"])
+        let query = try await cli.run(["audit", "query", "--json"])
         #expect(query.status == 0)
 
         var scanner = SecretScanner()
@@ -482,7 +482,8 @@ struct CLI {
     let directory: String
     let environment: [String: String]
 
-    func run(_ arguments: [String]) throws -> (status: Int32, stdout: [UInt8], stderr: [UInt8]) {
+    /// Waits by polling, so no cooperative thread blocks on the child.
+    func run(_ arguments: [String]) async throws -> (status: Int32, stdout: [UInt8], stderr: [UInt8]) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Paths.binary)
         process.arguments = arguments + ["--config", directory + "/gateway.yaml"]
@@ -502,7 +503,9 @@ struct CLI {
         process.standardError = stderr
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        process.waitUntilExit()
+        let deadline = Date().addingTimeInterval(30)
+        while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        if process.isRunning { process.terminate() }
         return (
             process.terminationStatus, Array(FileManager.default.contents(atPath: out + ".stdout") ?? Data()),
             Array(FileManager.default.contents(atPath: out + ".stderr") ?? Data())
@@ -510,8 +513,8 @@ struct CLI {
     }
 
     /// `keys create --json`: the plaintext key, printed once.
-    func createKey(name: String, policy: String) throws -> String {
-        let result = try run(["keys", "create", "--name", name, "--policy", policy, "--json"])
+    func createKey(name: String, policy: String) async throws -> String {
+        let result = try await run(["keys", "create", "--name", name, "--policy", policy, "--json"])
         guard result.status == 0,
             let object = try JSONSerialization.jsonObject(with: Data(result.stdout)) as? [String: Any],
             let key = object["key"] as? String
