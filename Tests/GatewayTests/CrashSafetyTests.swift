@@ -186,15 +186,8 @@ import Upstream
             guard AuditSegments.list(directory).count == 2 else { continue }
             reproduced = true
             let verification = AuditVerifier.verify(directory: directory, key: key)
-            withKnownIssue(
-                """
-                Bug: the restart appends to the empty segment it finds under its own name and its \
-                header says "previous <that same segment>", so verify reports a missing segment.
-                """
-            ) {
-                #expect(
-                    verification.ok, "\(verification.broken.map(String.init(describing:)) ?? "")")
-            }
+            // The restart reuses the empty file and names the segment before it as previous.
+            #expect(verification.ok, "\(verification.broken.map(String.init(describing:)) ?? "")")
             // Nothing was lost either way.
             let ids = AuditQuery().run(directory: directory).map { $0.object["gatewayRequestId"] as? String }
             #expect(ids == ["before-the-crash", "after-the-restart"])

@@ -12,6 +12,11 @@ public enum AuditSegments {
             "audit-\(stamp.replacingOccurrences(of: "Z", with: ""))-\(String(repeating: "0", count: max(0, 12 - digits.count)) + digits).jsonl"
     }
 
+    /// The size of a file, or nil when it does not exist.
+    static func size(_ path: String) -> Int? {
+        (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int
+    }
+
     public static func isSegmentName(_ name: String) -> Bool {
         name.hasPrefix("audit-") && name.hasSuffix(".jsonl")
     }

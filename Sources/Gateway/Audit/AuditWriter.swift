@@ -309,9 +309,18 @@ final class WriterCore: @unchecked Sendable {
     /// retention (recording what it removed), and fsyncs the header and the directory.
     func openSegment(now: Date) throws {
         closeSegment()
-        let name = AuditSegments.name(now: now, nextSeq: lastSeq + 1)
+        var name = AuditSegments.name(now: now, nextSeq: lastSeq + 1)
+        // A restart within the same second after a crash can meet a segment of the same name: an
+        // empty one (killed before its header) is reused; a non-empty one is never appended to,
+        // the new segment gets a suffix that sorts after it ("_" sorts after ".").
+        var attempt = 1
+        while let size = AuditSegments.size(options.directory + "/" + name), size > 0 {
+            name = AuditSegments.name(now: now, nextSeq: lastSeq + 1).replacingOccurrences(
+                of: ".jsonl", with: "_\(attempt).jsonl")
+            attempt += 1
+        }
         let path = options.directory + "/" + name
-        let existing = (try? files.list(options.directory)) ?? []
+        let existing = ((try? files.list(options.directory)) ?? []).filter { $0 != name }
         var removed: [String] = []
         if let keep = options.retainSegments, existing.count + 1 > keep {
             removed = Array(existing.prefix(existing.count + 1 - keep))
