@@ -36,7 +36,8 @@ final class RawHTTPConnection {
             }
         }
         if rc != 0 {
-            close(fd)
+            // No close here: the object is fully initialized, so deinit closes the socket (closing
+            // it twice could close a descriptor another thread has just been given).
             throw RawHTTPError.connect(errno)
         }
     }
