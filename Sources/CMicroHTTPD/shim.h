@@ -96,3 +96,9 @@ static inline void agw_connection_address(struct MHD_Connection *c, char *out, s
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
     }
 }
+
+/// The status MHD queued for this request (its own error answers included), or 0.
+static inline unsigned int agw_connection_status(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+    return i ? i->http_status : 0;
+}

@@ -77,6 +77,29 @@ import Testing
         #expect(AuditVerifier.verify(directory: gateway.directory + "/audit", key: Array(TestGateway.auditKey.utf8)).ok)
     }
 
+    @Test func requestsTheHTTPParserRefusesAreAuditedToo() throws {
+        let gateway = try TestGateway.start(upstream: nil)
+        defer { gateway.stop() }
+        // Headers far over the per-connection limit: libmicrohttpd answers this one itself.
+        let big = try RawHTTPConnection(port: gateway.port, timeoutSeconds: 5)
+        big.write(
+            "GET /v1/organizations?big=1 HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 100_000))\r\n\r\n"
+        )
+        let refused = try? big.readResponse()
+        #expect((refused?.status ?? 0) >= 400)
+        var records: [[String: Any]] = []
+        for _ in 0..<40 {
+            records = self.records(gateway).filter { ($0["target"] as? String ?? "").contains("big=1") }
+            if !records.isEmpty { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let parserRecord = try #require(records.first)
+        #expect(parserRecord["decision"] as? String == "invalid")
+        #expect(parserRecord["status"] as? Int == refused?.status)
+        let note = parserRecord["note"] as? String
+        #expect(note?.contains("refused by the HTTP parser") == true)
+    }
+
     @Test func aFullDiskRefusesTrafficThenRecovers() throws {
         let disk = FailingFileSystem()
         let upstream = try RecordingUpstream()

@@ -51,7 +51,8 @@ public final class AuditWriter: Sendable {
     struct Pending: Sendable {
         let record: AuditRecord
         let durable: Bool
-        let continuation: CheckedContinuation<Result<Void, AuditUnavailable>, Never>
+        /// Nil for detached records, which nobody waits for.
+        let continuation: CheckedContinuation<Result<Void, AuditUnavailable>, Never>?
     }
 
     struct Inbox {
@@ -134,6 +135,22 @@ public final class AuditWriter: Sendable {
         try result.get()
     }
 
+    /// Queues a record without waiting for it (from threads that must not block: the server's
+    /// callbacks for requests that never reached the pipeline). Dropped only if the writer is
+    /// closed or its queue is full, and then counted as a failure.
+    public func appendDetached(_ record: AuditRecord) {
+        let first = inbox.withLock { inbox -> Bool? in
+            if inbox.stopping || inbox.items.count >= options.maxPending { return nil }
+            inbox.items.append(Pending(record: record, durable: false, continuation: nil))
+            return inbox.items.count == 1
+        }
+        switch first {
+        case .some(true): wake.signal()
+        case .some(false): break
+        case .none: counterState.withLock { $0.failures += 1 }
+        }
+    }
+
     /// Writes and fsyncs everything queued, stops the writer thread, and waits for it (bounded),
     /// without needing a Swift task: usable from shutdown paths on any thread.
     @discardableResult
@@ -207,7 +224,7 @@ public final class AuditWriter: Sendable {
             counterState.withLock { $0.failures += batch.count }
             if options.failClosed { outcome = .failure(AuditUnavailable(reason: "\(error)")) }
         }
-        for item in batch { item.continuation.resume(returning: outcome) }
+        for item in batch { item.continuation?.resume(returning: outcome) }
     }
 
     /// An unready gateway gets no traffic, so recovery must not wait for a request: while

@@ -87,10 +87,25 @@ public final class GatewayInstance: Sendable {
             options.tlsKeyPEM = key
             options.tlsCertificatePEM = cert
         }
+        let auditForAbandoned = audit
         self.server = HTTPServer(
             options: options,
             handler: Pipeline(
-                holder: holder, audit: audit, idempotency: idempotency, metrics: metrics, logger: logger))
+                holder: holder, audit: audit, idempotency: idempotency, metrics: metrics, logger: logger),
+            onAbandoned: { abandoned in
+                // Requests libmicrohttpd answered itself (or whose client left mid-request) are
+                // audited too: every request leaves a record.
+                var record = AuditRecord()
+                record.gatewayRequestId = GatewayRequestId.make()
+                record.decision = "invalid"
+                record.method = abandoned.method.isEmpty ? nil : abandoned.method
+                record.target = abandoned.rawTarget
+                record.status = abandoned.status
+                record.clientAddress = abandoned.clientAddress
+                record.totalMs = (MonotonicClock.now() - abandoned.receivedAt) * 1000
+                record.note = abandoned.reason
+                auditForAbandoned.appendDetached(record)
+            })
         if let adminConfig = config.admin {
             let server = self.server
             self.admin = HTTPServer(

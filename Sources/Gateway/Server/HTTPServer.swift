@@ -41,8 +41,22 @@ public struct ServerStartError: Error, CustomStringConvertible {
 /// unsafe pointers. MHD's internal epoll thread (or thread pool) parses requests; each complete
 /// request is handed to `HTTPHandler` in a Swift task while its connection is suspended, so a
 /// waiting request costs no thread; the task's completion resumes the connection.
+/// A request that ended without reaching the handler: libmicrohttpd refused it itself (malformed
+/// request line or headers, headers too large) or the client left before it was complete.
+public struct AbandonedRequest: Sendable {
+    public let method: String
+    public let rawTarget: String
+    public let clientAddress: String
+    /// The status libmicrohttpd answered with, or nil when it sent none.
+    public let status: Int?
+    public let reason: String
+    public let receivedAt: Double
+}
+
 public final class HTTPServer: Sendable {
     private let handler: any HTTPHandler
+    /// Told about requests that never reached the handler (so the gateway can audit them too).
+    private let onAbandoned: (@Sendable (AbandonedRequest) -> Void)?
     private let options: ServerOptions
     /// Invariant: written once in `start()` before any callback can run, cleared in `stop()` after
     /// the daemon has stopped; MHD callbacks only run between the two.
@@ -72,9 +86,12 @@ public final class HTTPServer: Sendable {
     }
     private let boundPort = Atomic<Int>(0)
 
-    public init(options: ServerOptions, handler: any HTTPHandler) {
+    public init(
+        options: ServerOptions, handler: any HTTPHandler, onAbandoned: (@Sendable (AbandonedRequest) -> Void)? = nil
+    ) {
         self.options = options
         self.handler = handler
+        self.onAbandoned = onAbandoned
     }
 
     /// Binds and starts serving. Throws when the address is invalid or in use.
@@ -181,13 +198,29 @@ public final class HTTPServer: Sendable {
         return Unmanaged.passRetained(state).toOpaque()
     }
 
-    private static let completedCallback: MHD_RequestCompletedCallback = { cls, _, reqCls, _ in
+    private static let completedCallback: MHD_RequestCompletedCallback = { cls, connection, reqCls, termination in
         let server = Unmanaged<HTTPServer>.fromOpaque(cls!).takeUnretainedValue()
         guard let reqCls, let raw = reqCls.pointee else { return }
         reqCls.pointee = nil
         let state = Unmanaged<RequestState>.fromOpaque(raw).takeRetainedValue()
         state.task?.cancel()
         server.counters.withLock { $0.live -= 1 }
+        // Never handed to the handler: MHD answered it itself, or the client left mid-request.
+        if state.phase == .new || state.phase == .receiving, let onAbandoned = server.onAbandoned {
+            let status = connection.map { Int(agw_connection_status($0)) } ?? 0
+            let reason: String
+            switch termination {
+            case .REQUEST_TERMINATED_CLIENT_ABORT, .REQUEST_TERMINATED_READ_ERROR:
+                reason = "the client left before the request was complete"
+            case .REQUEST_TERMINATED_TIMEOUT_REACHED: reason = "the client was idle too long"
+            case .REQUEST_TERMINATED_DAEMON_SHUTDOWN: reason = "the server stopped"
+            default: reason = "refused by the HTTP parser (malformed or oversized request)"
+            }
+            onAbandoned(
+                AbandonedRequest(
+                    method: state.method, rawTarget: state.rawTarget, clientAddress: state.clientAddress,
+                    status: status > 0 ? status : nil, reason: reason, receivedAt: state.receivedAt))
+        }
     }
 
     private static let accessHandler: MHD_AccessHandlerCallback = {
