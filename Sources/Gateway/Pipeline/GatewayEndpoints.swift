@@ -9,11 +9,7 @@ enum GatewayEndpoints {
         let path = request.rawTarget.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
         switch (request.method, path) {
         case ("GET", "/_gateway/whoami"):
-            context.decision = "unauthenticated"
-            let key = try AuthenticateStage.run(request, runtime: runtime)
-            context.keyId = key.id
-            context.keyName = key.name
-            context.policy = key.policy
+            let key = try AuthenticateStage.run(request, runtime: runtime, context: &context)
             context.decision = "allow"
             return whoami(key: key, runtime: runtime)
         case (_, "/_gateway/whoami"):

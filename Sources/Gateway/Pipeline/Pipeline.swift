@@ -101,11 +101,7 @@ public final class Pipeline: HTTPHandler {
         guard !request.bodyTooLarge else {
             throw GatewayError(413, "request body larger than \(runtime.config.listen.maxBodyBytes) bytes")
         }
-        context.decision = "unauthenticated"
-        let key = try AuthenticateStage.run(request, runtime: runtime)
-        context.keyId = key.id
-        context.keyName = key.name
-        context.policy = key.policy
+        let key = try AuthenticateStage.run(request, runtime: runtime, context: &context)
         context.decision = "deny"
         let decision = try AuthorizeStage.run(
             normalized, key: key, body: request.body, runtime: runtime, context: &context)
