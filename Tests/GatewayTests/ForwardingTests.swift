@@ -153,6 +153,16 @@ import Upstream
         #expect(slow.status == 504)
     }
 
+    @Test func upstreamHostThatDoesNotResolveIs502AndOtherTrafficIsServed() throws {
+        // `.invalid` never resolves (RFC 2606): the request cannot have reached Astro.
+        let gateway = try TestGateway.start(upstream: "http://astro-upstream.invalid/v1")
+        defer { gateway.stop() }
+        let r = try rawRequest(port: gateway.port, target: "/v1/organizations", headers: [gateway.auth])
+        #expect(r.status == 502)
+        #expect(r.message.contains("unreachable"))
+        #expect(try rawRequest(port: gateway.port, target: "/_gateway/whoami", headers: [gateway.auth]).status == 200)
+    }
+
     @Test func oversizedUpstreamResponseIs502() throws {
         let upstream = try RecordingUpstream { _ in
             ServerResponse(status: 200, body: [UInt8](repeating: 120, count: 5000))
