@@ -18,14 +18,18 @@ public struct Policy: Sendable, Equatable {
     public let description: String?
     public let allow: [Rule]
     public let deny: [Rule]
+    /// Requests per second this policy's keys may use of the pool, per method class ("GET",
+    /// "POST", "DELETE"); a class without a cap shares the pool's whole limit.
+    public let caps: [String: Int]
     /// operationId -> deny entries then allow entries, each in file order.
     let entriesByOperation: [String: [Entry]]
 
     init(
         name: String, mode: Mode, upstream: String, description: String?, allow: [Rule], deny: [Rule],
-        catalogue: RouteCatalogue
+        caps: [String: Int] = [:], catalogue: RouteCatalogue
     ) {
         self.name = name
+        self.caps = caps
         self.mode = mode
         self.upstream = upstream
         self.description = description

@@ -78,7 +78,8 @@ struct PolicyParser {
         var description: String?
         var allow: [Rule] = []
         var deny: [Rule] = []
-        let fields: Set<String> = ["mode", "upstream", "description", "allow", "deny"]
+        var caps: [String: Int] = [:]
+        let fields: Set<String> = ["mode", "upstream", "description", "allow", "deny", "caps"]
         for (key, _, value) in try doc.mapping(node, "policy \(name)", allowed: fields) {
             switch key {
             case "mode":
@@ -94,6 +95,17 @@ struct PolicyParser {
                 }
             case "description":
                 description = try doc.string(value, "description")
+            case "caps":
+                // Per-second caps on this policy's share of its pool, per method class.
+                for (method, _, capNode) in try doc.mapping(
+                    value, "policy \(name) caps", allowed: ["GET", "POST", "DELETE"])
+                {
+                    guard let cap = capNode.int, (1...10_000).contains(cap) else {
+                        throw doc.error(
+                            capNode, "policy \(name): caps.\(method) must be a whole number from 1 to 10000")
+                    }
+                    caps[method] = cap
+                }
             default:
                 let effect: Rule.Effect = key == "allow" ? .allow : .deny
                 if value.null != nil { continue }
@@ -108,7 +120,7 @@ struct PolicyParser {
         }
         return Policy(
             name: name, mode: mode, upstream: upstream, description: description, allow: allow, deny: deny,
-            catalogue: catalogue)
+            caps: caps, catalogue: catalogue)
     }
 
     func parseRule(_ node: Node, policy: String, effect: Rule.Effect, index: Int) throws(ConfigFileError) -> Rule {

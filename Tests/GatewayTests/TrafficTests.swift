@@ -1,5 +1,6 @@
 import Foundation
 import Gateway
+import Policy
 import Synchronization
 import Testing
 import Upstream
@@ -171,4 +172,77 @@ func maxInAnyWindow(_ times: [Double], window: Double) -> Int {
         #expect(different.status == 422)
         #expect(upstream.received.count == 1)
     }
+}
+
+/// Per-policy caps: a policy may use only part of its pool's limit.
+@Suite(.serialized) struct PolicyCapTests {
+    @Test func aCappedPolicyStaysUnderItsCapWhileOthersUseTheRest() async throws {
+        let times = Recorder()
+        let upstream = try RecordingUpstream { request in
+            times.add(request.rawTarget, MonotonicClock.now())
+            return ServerResponse(status: 200, body: Array("{}".utf8))
+        }
+        defer { upstream.stop() }
+        let policies = """
+            policies:
+              capped:
+                caps: { POST: 2 }
+                allow:
+                  - methods: [GET, POST, DELETE]
+              all:
+                allow:
+                  - methods: [GET, POST, DELETE]
+            """
+        let gateway = try TestGateway.start(
+            upstream: upstream.baseURL, limits: "{ GET: 25, POST: 10, DELETE: 5 }", policies: policies,
+            keyPolicy: "capped")
+        defer { gateway.stop() }
+        var store = try KeyStore.parse(yaml: String(contentsOfFile: gateway.directory + "/keys.yaml", encoding: .utf8))
+        let (_, freeKey) = store.generate(name: "free", policy: "all", now: Date())
+        try store.yaml().write(toFile: gateway.directory + "/keys.yaml", atomically: true, encoding: .utf8)
+        try gateway.instance.reload()
+        let port = gateway.port
+        let capped = gateway.auth
+        let free = ("Authorization", "Bearer \(freeKey)")
+        let statuses = await withTaskGroup(of: Int.self) { group in
+            for i in 0..<6 {
+                group.addTask {
+                    await withCheckedContinuation { continuation in
+                        Thread.detachNewThread {
+                            let r = try? rawRequest(
+                                port: port, method: "POST", target: "/v1/organizations/clorg1/workspaces?capped=\(i)",
+                                headers: [capped], body: Array("{}".utf8))
+                            continuation.resume(returning: r?.status ?? 0)
+                        }
+                    }
+                }
+            }
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    Thread.detachNewThread {
+                        Thread.sleep(forTimeInterval: 0.2)
+                        let r = try? rawRequest(
+                            port: port, method: "POST", target: "/v1/organizations/clorg1/workspaces?free=1",
+                            headers: [free], body: Array("{}".utf8))
+                        continuation.resume(returning: r?.status ?? 0)
+                    }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses)")
+        let cappedTimes = times.values.filter { $0.0.contains("capped=") }.map(\.1)
+        #expect(cappedTimes.count == 6)
+        #expect(maxInAnyWindow(cappedTimes, window: 1.0) <= 2)
+        // The uncapped policy was not held behind the capped one's queue.
+        let freeTime = try #require(times.values.first { $0.0.contains("free=1") }?.1)
+        #expect(freeTime - cappedTimes.min()! < 1.0)
+    }
+}
+
+/// Thread-safe list of (label, time) pairs.
+final class Recorder: Sendable {
+    private let items = Mutex<[(String, Double)]>([])
+    func add(_ label: String, _ time: Double) { items.withLock { $0.append((label, time)) } }
+    var values: [(String, Double)] { items.withLock { $0 } }
 }

@@ -206,6 +206,7 @@ public final class Pipeline: HTTPHandler {
                 method: request.method, url: runtime.upstreamBase + normalized.upstreamTarget,
                 headers: upstreamHeaders, body: request.body, timeoutSeconds: config.upstream.timeoutSeconds),
             keyId: keyId, pool: pool, deadline: UpstreamClock.now() + maxWait,
+            cap: runtime.capScheduler(policy: context.policy, method: request.method),
             stillAuthorized: {
                 // A reload may have revoked the key while the request waited.
                 guard let key = holder.current.keys.key(id: keyId) else { return false }

@@ -17,6 +17,16 @@ public final class GatewayRuntime: Sendable {
     public let dispatcher: UpstreamDispatcher
     /// Identical concurrent GETs share one dispatch.
     public let coalescer: Coalescer<DispatchOutcome>
+    /// Schedulers for policies with `caps`, by policy name.
+    public let capSchedulers: [String: RateScheduler]
+
+    /// The cap scheduler for `policy` when it caps `method`'s class.
+    func capScheduler(policy: String?, method: String) -> RateScheduler? {
+        guard let policy, let caps = policies.policy(named: policy)?.caps,
+            caps[MethodClass(method: method).rawValue] != nil
+        else { return nil }
+        return capSchedulers[policy]
+    }
 
     /// Builds a runtime. `previous` lends its schedulers for pools whose tokens and limits did not
     /// change, so queued requests keep their place across a reload; a changed pool gets a new
@@ -50,6 +60,21 @@ public final class GatewayRuntime: Sendable {
             }
         }
         self.dispatcher = UpstreamDispatcher(transport: transport, schedulers: schedulers)
+        // Per-policy caps: a small scheduler per capped policy (one pseudo-token whose limits are
+        // the caps), kept across reloads while the caps stay the same.
+        var caps: [String: RateScheduler] = [:]
+        for policy in policies.policies.values where !policy.caps.isEmpty {
+            let limits = RateLimits(
+                get: policy.caps["GET"] ?? 1, post: policy.caps["POST"] ?? 1, delete: policy.caps["DELETE"] ?? 1)
+            if let old = previous?.capSchedulers[policy.name], old.limits == limits {
+                caps[policy.name] = old
+            } else {
+                caps[policy.name] = RateScheduler(
+                    tokens: [.init(id: "cap:\(policy.name)", secret: "")], limits: limits,
+                    marginSeconds: config.upstream.windowMarginSeconds, maxDepth: config.queue.maxDepth)
+            }
+        }
+        self.capSchedulers = caps
         self.coalescer = previous?.coalescer ?? Coalescer()
     }
 }

@@ -11,15 +11,19 @@ public struct DispatchRequest: Sendable {
     /// Asked after a request waited in the queue, before it is sent: false (its key was revoked
     /// by a reload meanwhile) answers `.notAuthorizedAnymore` and nothing is sent.
     public var stillAuthorized: (@Sendable () -> Bool)?
+    /// The policy's own cap on its share of the pool for this method class, if it has one: a slot
+    /// from it is taken first, then a token slot from the pool.
+    public var cap: RateScheduler?
 
     public init(
-        request: UpstreamRequest, keyId: String, pool: String, deadline: Double,
+        request: UpstreamRequest, keyId: String, pool: String, deadline: Double, cap: RateScheduler? = nil,
         stillAuthorized: (@Sendable () -> Bool)? = nil
     ) {
         self.request = request
         self.keyId = keyId
         self.pool = pool
         self.deadline = deadline
+        self.cap = cap
         self.stillAuthorized = stillAuthorized
     }
 
@@ -71,6 +75,15 @@ public final class UpstreamDispatcher: Sendable {
         var outcome = DispatchOutcome(result: .failure(.unknownPool(dispatch.pool)))
         guard let scheduler = schedulers[dispatch.pool] else { return outcome }
         let methodClass = dispatch.methodClass
+        if let cap = dispatch.cap {
+            do {
+                let capped = try await cap.admit(methodClass, keyId: dispatch.keyId, deadline: dispatch.deadline)
+                outcome.queueSeconds += capped.queueSeconds
+            } catch {
+                outcome.result = .failure(.admission(error))
+                return outcome
+            }
+        }
         var front = false
         var otherRetries = 0
         while true {
