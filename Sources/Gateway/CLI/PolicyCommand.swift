@@ -82,6 +82,11 @@ struct PolicyCommand: ParsableCommand {
             }
             print("decision:   \(verdict): \(decision.message)")
             print("upstream:   pool \(decision.upstreamPool)")
+            if let caps = policies.policy(named: policyName)?.caps, !caps.isEmpty {
+                print(
+                    "caps:       "
+                        + caps.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)/s" }.joined(separator: ", "))
+            }
             if !decision.permitsRequest { throw ExitCode(1) }
         }
     }

@@ -35,6 +35,7 @@ enum GatewayEndpoints {
             "id": key.id, "name": key.name, "policy": key.policy,
             "mode": policy?.mode.rawValue ?? "enforce",
             "upstreamPool": policy?.upstream ?? "default",
+            "caps": policy?.caps ?? [:],
             "expires": key.expires.map { formatter.string(from: $0) } ?? NSNull(),
             "allowedOperations": grants,
         ]
