@@ -6,8 +6,8 @@ public struct GatewayCommand: AsyncParsableCommand {
         commandName: "astro-gateway",
         abstract: "A self-hosted REST gateway in front of the Astro API v1.",
         discussion: """
-            Internal services call the gateway with local keys (agw_...); the gateway checks what each
-            key may do and forwards allowed calls to Astro with a pooled organization token, pacing
+            Internal services call the gateway with local keys (agw_...); the gateway checks what each \
+            key may do and forwards allowed calls to Astro with a pooled organization token, pacing \
             them under Astro's per-token rate limits and auditing every request.
             """,
         subcommands: [

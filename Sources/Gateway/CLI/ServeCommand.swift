@@ -9,9 +9,9 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the gateway: authenticate local keys, enforce policies, forward to Astro with a pooled token.",
         discussion: """
-            Listens on listen.address:listen.port for clients (/v1/... and /_gateway/...) and on
-            admin.address:admin.port for /healthz, /readyz and /metrics. Org tokens are read from the
-            env:/file: references in upstream.pools (default env ASTRO_API_TOKEN).
+            Listens on listen.address:listen.port for clients (/v1/... and /_gateway/...) and on \
+            admin.address:admin.port for /healthz, /readyz and /metrics. Org tokens are read from the \
+            env:/file: references in upstream.pools (default env ASTRO_API_TOKEN). \
             SIGTERM or SIGINT drains in-flight requests (shutdown.drainSeconds) and exits 0.
             """)
 

@@ -7,9 +7,9 @@ struct SimulateCommand: AsyncParsableCommand {
         commandName: "simulate",
         abstract: "Run the built-in Astro API v1 simulator on its own (for demos, tests and benchmarks).",
         discussion: """
-            Serves /v1/... like api.astronomer.io: a stateful, in-memory Astro with the same routes,
-            per-token limits (GET 25/s, POST 10/s, DELETE 5/s), error shape and request ids.
-            It accepts the org tokens of the config's pools (resolved from their env:/file:
+            Serves /v1/... like api.astronomer.io: a stateful, in-memory Astro with the same routes, \
+            per-token limits (GET 25/s, POST 10/s, DELETE 5/s), error shape and request ids. \
+            It accepts the org tokens of the config's pools (resolved from their env:/file: \
             references) plus any --token given here.
             """)
 
