@@ -12,7 +12,9 @@ struct ServeCommand: AsyncParsableCommand {
             Listens on listen.address:listen.port for clients (/v1/... and /_gateway/...) and on \
             admin.address:admin.port for /healthz, /readyz and /metrics. Org tokens are read from the \
             env:/file: references in upstream.pools (default env ASTRO_API_TOKEN). \
-            SIGTERM or SIGINT drains in-flight requests (shutdown.drainSeconds) and exits 0.
+            SIGHUP reloads gateway.yaml, keys.yaml, policies.yaml and token files (the old configuration \
+            stays if the new one is invalid). SIGTERM or SIGINT drains in-flight and queued requests \
+            (shutdown.drainSeconds) and exits 0.
             """)
 
     @OptionGroup var global: GlobalOptions
