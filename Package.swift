@@ -70,7 +70,7 @@ let package = Package(
         .executableTarget(name: "AuditBench", dependencies: ["Gateway"], path: "bench/audit"),
 
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
-        .testTarget(name: "UpstreamTests", dependencies: ["Upstream"]),
+        .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "Policy"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Policy"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Policy", "Upstream", "Simulator"]),
     ]

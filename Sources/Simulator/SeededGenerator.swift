@@ -1,17 +1,6 @@
-/// SplitMix64: a small, fast, seedable generator, so runs with the same seed repeat exactly.
-struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+import Policy
 
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
-    }
-
+extension SeededGenerator {
     /// A cuid-like id as Astro uses them: 25 lowercase alphanumerics starting with `c`.
     mutating func cuid() -> String {
         let alphabet = Array("0123456789abcdefghijklmnopqrstuvwxyz".unicodeScalars)

@@ -51,7 +51,7 @@ import Upstream
         let auditDirectory = directory + "/audit"
         let auditKey = Array(TestGateway.auditKey.utf8)
 
-        var random = SplitMix64(seed: Self.seed)
+        var random = SeededGenerator(seed: Self.seed)
         var sent: [Sent] = []
         for run in 0..<Self.kills {
             let context = "seed \(Self.seed), run \(run)"
@@ -88,7 +88,7 @@ import Upstream
                     for (client, clientSeed) in clientSeeds.enumerated() {
                         group.addTask {
                             await blocking {
-                                var own = SplitMix64(seed: clientSeed)
+                                var own = SeededGenerator(seed: clientSeed)
                                 var out: [Sent] = []
                                 var n = 0
                                 while !stop.isSet {
@@ -318,19 +318,6 @@ final class StopFlag: Sendable {
     private let flag = Atomic<Bool>(false)
     var isSet: Bool { flag.load(ordering: .acquiring) }
     func set() { flag.store(true, ordering: .releasing) }
-}
-
-/// SplitMix64, so a seed replays the same kill moments and request mix.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 /// Runs blocking work (socket calls) on its own thread and waits without holding a pool thread.

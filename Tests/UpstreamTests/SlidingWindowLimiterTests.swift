@@ -1,3 +1,4 @@
+import Policy
 import Testing
 
 @testable import Upstream
@@ -5,17 +6,6 @@ import Testing
 /// The limiter's promise, checked on recorded grant traces: no window of `window` seconds ever
 /// holds more than `limit` grants, whatever the arrival pattern.
 @Suite struct SlidingWindowLimiterTests {
-    struct SeededRandom: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// The largest number of grants inside any half-open window [t, t + window). Grants exactly
     /// one window apart are in different windows; a nanosecond of slack absorbs floating-point
     /// rounding of `t + window` (the gateway adds a 50 ms margin on top in production).
@@ -33,7 +23,7 @@ import Testing
     @Test(arguments: [5, 10, 25])
     func noWindowEverExceedsTheLimit(limit: Int) {
         for seed in UInt64(1)...20 {
-            var rng = SeededRandom(state: seed)
+            var rng = SeededGenerator(seed: seed)
             var limiter = SlidingWindowLimiter(limit: limit, window: 1.0)
             var now = 0.0
             var grants: [Double] = []
