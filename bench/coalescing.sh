@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Coalescing (issue 7): N identical concurrent GETs against a 200 ms upstream, through the gateway
+# (coalescing on) and through nginx with proxy_cache + proxy_cache_lock. Reports upstream calls per
+# wave and the latency of the caller that went upstream (leader) vs the ones that waited
+# (followers). Loopback only, about 20 s. Writes bench/results/coalescing.md.
+set -euo pipefail
+source "$(dirname "$0")/lib/common.bash"
+cd "$BENCH_ROOT"
+n="${BENCH_COALESCING_CLIENTS:-100}"
+waves="${BENCH_COALESCING_WAVES:-3}"
+bench_require nginx:nginx-light curl:curl
+[ -x "$BENCH_BIN" ] || swift build -c release --product astro-gateway >/dev/null
+bench_tmpdir
+read -r up_port nginx_port gw_port admin_port <<<"$(bench_free_ports 4 | tr '\n' ' ')"
+export COAL_ORG_TOKEN="coal-$(openssl rand -hex 16)" COAL_AUDIT_KEY="$(openssl rand -hex 32)"
+python3 bench/coalescing/upstream.py "$up_port" &
+bench_track $!
+mkdir -p "$BENCH_TMP/nginx/logs" "$BENCH_TMP/nginx/cache"
+cat >"$BENCH_TMP/nginx/nginx.conf" <<NGINX
+worker_processes 2;
+pid $BENCH_TMP/nginx/nginx.pid;
+error_log $BENCH_TMP/nginx/logs/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  proxy_cache_path $BENCH_TMP/nginx/cache keys_zone=c:10m;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location /v1/ {
+      proxy_pass http://127.0.0.1:$up_port;
+      proxy_cache c;
+      proxy_cache_key \$request_uri;
+      proxy_cache_lock on;
+      proxy_cache_lock_timeout 5s;
+      proxy_cache_valid 200 1s;
+      add_header X-Cache-Status \$upstream_cache_status;
+    }
+  }
+}
+NGINX
+nginx -c "$BENCH_TMP/nginx/nginx.conf" -p "$BENCH_TMP/nginx" -g 'daemon off;' &
+bench_track $!
+cat >"$BENCH_TMP/gateway.yaml" <<YAML
+listen: { address: 127.0.0.1, port: $gw_port, threads: 2 }
+admin: { address: 127.0.0.1, port: $admin_port }
+upstream:
+  baseURL: http://127.0.0.1:$up_port/v1
+  pools: { default: { tokens: [ { id: org-main, env: COAL_ORG_TOKEN } ], limits: { GET: 1000, POST: 10, DELETE: 5 } } }
+coalescing: { enabled: true }
+keys: keys.yaml
+policies: policies.yaml
+audit: { directory: audit, hmacKey: { env: COAL_AUDIT_KEY } }
+YAML
+printf 'policies:\n  all:\n    allow:\n      - methods: [GET]\n' >"$BENCH_TMP/policies.yaml"
+key=$("$BENCH_BIN" keys create --config "$BENCH_TMP/gateway.yaml" --name bench --policy all --json \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+"$BENCH_BIN" serve --config "$BENCH_TMP/gateway.yaml" >"$BENCH_TMP/serve.log" 2>&1 &
+bench_track $!
+bench_wait_http "http://127.0.0.1:$admin_port/healthz" || bench_die "gateway did not start"
+bench_wait_http "http://127.0.0.1:$up_port/_count" || bench_die "upstream did not start"
+bench_wait_http "http://127.0.0.1:$nginx_port/v1/x" || bench_die "nginx did not start"
+count() { curl -s "http://127.0.0.1:$up_port/_count"; }
+lines=()
+for wave in $(seq "$waves"); do
+  for system in gateway nginx; do
+    port=$gw_port; [ $system = nginx ] && port=$nginx_port
+    before=$(count)
+    json=$(python3 bench/coalescing/wave.py "$port" "$n" "$key" "/v1/organizations/clorg1/deployments?wave=$wave")
+    calls=$(( $(count) - before ))
+    lines+=("$system $wave $calls $json")
+    sleep 1.2   # let nginx's 1 s cache entry expire so every wave starts cold
+  done
+done
+mkdir -p bench/results
+printf '%s\n' "${lines[@]}" >bench/results/coalescing-latest.txt
+python3 - "$n" bench/results/coalescing-latest.txt >bench/results/coalescing.md <<'PY'
+import json, sys
+n = int(sys.argv[1])
+rows = {"gateway": [], "nginx": []}
+for line in open(sys.argv[2]):
+    system, wave, calls, data = line.split(" ", 3)
+    rows[system].append((int(calls), json.loads(data)))
+def pct(values, q):
+    v = sorted(values); return v[min(len(v) - 1, int(q * (len(v) - 1)))]
+print("## Coalescing: identical concurrent GETs against a 200 ms upstream\n")
+print(f"**What is measured.** {n} identical GETs at once (one wave), {len(rows['gateway'])} waves each, against an upstream")
+print("that answers after 200 ms and counts calls. Gateway: coalescing on. nginx: `proxy_cache` with")
+print("`proxy_cache_lock on` (1 s validity; waves are 1.2 s apart, so every wave starts cold).")
+print("The leader is the fastest answer of a wave (the one that went upstream); followers are the rest.\n")
+print("| | upstream calls per wave | leader ms | follower p50 ms | follower p99 ms | follower p99 − leader |")
+print("|---|---:|---:|---:|---:|---:|")
+summary = {}
+for system in ("gateway", "nginx"):
+    calls = [c for c, _ in rows[system]]
+    leaders, followers = [], []
+    for _, data in rows[system]:
+        ms = sorted(x["ms"] for x in data if x["status"] == 200)
+        leaders.append(ms[0]); followers += ms[1:]
+    lead = sum(leaders) / len(leaders)
+    summary[system] = (lead, pct(followers, 0.5), pct(followers, 0.99))
+    print(f"| {system} | {sum(calls)/len(calls):.1f} | {lead:.1f} | {pct(followers,0.5):.1f} | {pct(followers,0.99):.1f} | {pct(followers,0.99)-lead:+.1f} ms |")
+g, ng = summary["gateway"], summary["nginx"]
+print(f"\nIssue 7's target: follower latency within 5 ms of the leader's. Gateway follower p50 − leader:")
+print(f"{g[1]-g[0]:+.1f} ms; p99 − leader: {g[2]-g[0]:+.1f} ms (nginx: {ng[1]-ng[0]:+.1f} / {ng[2]-ng[0]:+.1f} ms).")
+print("nginx's lock releases followers by polling (every 500 ms by default), the gateway resumes them")
+print("when the leader's answer arrives.\n")
+print("Reproduce: `bench/run coalescing`.")
+PY
+cat bench/results/coalescing.md
