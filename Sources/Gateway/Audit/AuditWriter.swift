@@ -53,6 +53,8 @@ public final class AuditWriter: Sendable {
         let durable: Bool
         /// Nil for detached records, which nobody waits for.
         let continuation: CheckedContinuation<Result<Void, AuditUnavailable>, Never>?
+        /// For `appendBlocking`: signalled once the outcome is stored in `box`.
+        var waiter: BlockingWaiter? = nil
     }
 
     struct Inbox {
@@ -133,6 +135,25 @@ public final class AuditWriter: Sendable {
             }
         }
         try result.get()
+    }
+
+    /// Appends a record from a thread that may block briefly (the server thread answering a
+    /// refusal without a task): returns once the record is written, like `append`.
+    public func appendBlocking(_ record: AuditRecord) throws(AuditUnavailable) {
+        let waiter = BlockingWaiter()
+        while true {
+            let state = inbox.withLock { inbox -> Bool? in
+                if inbox.stopping { return nil }
+                if inbox.items.count >= options.maxPending { return false }
+                inbox.items.append(Pending(record: record, durable: false, continuation: nil, waiter: waiter))
+                if inbox.items.count == 1 { wake.signal() }
+                return true
+            }
+            guard let accepted = state else { throw AuditUnavailable(reason: "the audit writer is closed") }
+            if accepted { break }
+            usleep(1000)  // back-pressure: the queue is full, wait for the writer to drain it
+        }
+        try waiter.wait().get()
     }
 
     /// Queues a record without waiting for it (from threads that must not block: the server's
@@ -224,7 +245,10 @@ public final class AuditWriter: Sendable {
             counterState.withLock { $0.failures += batch.count }
             if options.failClosed { outcome = .failure(AuditUnavailable(reason: "\(error)")) }
         }
-        for item in batch { item.continuation?.resume(returning: outcome) }
+        for item in batch {
+            item.continuation?.resume(returning: outcome)
+            item.waiter?.finish(outcome)
+        }
     }
 
     /// An unready gateway gets no traffic, so recovery must not wait for a request: while
@@ -261,6 +285,22 @@ public final class AuditWriter: Sendable {
             healthy.store(false, ordering: .releasing)
             counterState.withLock { $0.failures += 1 }
         }
+    }
+}
+
+/// A one-shot result handed from the writer thread to a blocked caller.
+final class BlockingWaiter: Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private let result = Mutex<Result<Void, AuditUnavailable>?>(nil)
+
+    func finish(_ outcome: Result<Void, AuditUnavailable>) {
+        result.withLock { $0 = outcome }
+        done.signal()
+    }
+
+    func wait() -> Result<Void, AuditUnavailable> {
+        done.wait()
+        return result.withLock { $0 } ?? .failure(AuditUnavailable(reason: "no outcome"))
     }
 }
 

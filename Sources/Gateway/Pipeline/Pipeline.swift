@@ -23,6 +23,58 @@ public final class Pipeline: HTTPHandler {
         self.logger = logger
     }
 
+    /// What the synchronous stages (Normalize, Authenticate, Authorize) decided for a request that
+    /// goes on upstream; carried from the server thread into the task.
+    struct Prepared: Sendable {
+        let context: RequestContext
+        let runtime: GatewayRuntime
+        let normalized: NormalizedRequest
+        let pool: String
+    }
+
+    enum Preparation {
+        case answer(ServerResponse)
+        case forward(Prepared)
+    }
+
+    /// On the server thread: refusals (400/401/403/404/405/413) and `/_gateway/` answers are
+    /// decided, audited and answered right here, with no task and no suspend/resume; a request
+    /// that goes upstream proceeds to the task with what the stages decided.
+    public func answerImmediately(_ request: ServerRequest) -> ImmediateAnswer {
+        if holder.isDraining { return .proceed(prepared: nil) }
+        var context = RequestContext(requestId: GatewayRequestId.make(), request: request)
+        let runtime = holder.current
+        var response: ServerResponse
+        do throws(GatewayError) {
+            switch try prepare(&context, runtime: runtime) {
+            case .forward(let prepared): return .proceed(prepared: prepared)
+            case .answer(let answer): response = answer
+            }
+        } catch {
+            response = error.response(requestId: context.requestId)
+        }
+        seal(&response, &context)
+        do {
+            try audit.appendBlocking(AuditRecords.make(context, phase: "request"))
+        } catch {
+            auditFailed(error, &response, &context)
+        }
+        finish(context)
+        return .respond(response)
+    }
+
+    public func respond(to request: ServerRequest, prepared: (any Sendable)?) async -> ServerResponse {
+        guard let prepared = prepared as? Prepared else { return await respond(to: request) }
+        var context = prepared.context
+        var response: ServerResponse
+        do throws(GatewayError) {
+            response = try await forward(prepared, context: &context)
+        } catch {
+            response = error.response(requestId: context.requestId)
+        }
+        return await complete(response, &context)
+    }
+
     public func respond(to request: ServerRequest) async -> ServerResponse {
         var context = RequestContext(requestId: GatewayRequestId.make(), request: request)
         // One snapshot per request: a reload never changes the rules under a request in flight.
@@ -35,35 +87,55 @@ public final class Pipeline: HTTPHandler {
                 headers.append("Connection", "close")
                 throw GatewayError(503, "the gateway is shutting down; retry on another instance", headers: headers)
             }
-            response = try await process(&context, runtime: runtime)
+            switch try prepare(&context, runtime: runtime) {
+            case .answer(let answer): response = answer
+            case .forward(let prepared): response = try await forward(prepared, context: &context)
+            }
         } catch {
             response = error.response(requestId: context.requestId)
         }
-        response.headers.append("X-Gateway-Request-Id", context.requestId)
-        context.status = response.status
-        context.bytesOut = response.body.count
-        // Every request is recorded before it is answered; a fail-closed log that cannot record
-        // it turns the answer into a 503 (the upstream call, if any, already has its intent).
+        return await complete(response, &context)
+    }
+
+    /// Every request is recorded before it is answered; a fail-closed log that cannot record it
+    /// turns the answer into a 503 (the upstream call, if any, already has its intent).
+    private func complete(_ answer: ServerResponse, _ context: inout RequestContext) async -> ServerResponse {
+        var response = answer
+        seal(&response, &context)
         do {
             try await audit.append(AuditRecords.make(context, phase: context.intentWritten ? "outcome" : "request"))
         } catch {
-            response = GatewayError(503, "audit log unavailable: \(error.reason)").response(
-                requestId: context.requestId)
-            response.headers.append("X-Gateway-Request-Id", context.requestId)
-            context.status = 503
+            auditFailed(error, &response, &context)
         }
-        let seconds = MonotonicClock.now() - request.receivedAt
-        metrics.requestFinished(context, durationSeconds: seconds)
-        log(context, seconds: seconds)
+        finish(context)
         return response
     }
 
-    private func process(
-        _ context: inout RequestContext, runtime: GatewayRuntime
-    ) async throws(GatewayError) -> ServerResponse {
+    private func seal(_ response: inout ServerResponse, _ context: inout RequestContext) {
+        response.headers.append("X-Gateway-Request-Id", context.requestId)
+        context.status = response.status
+        context.bytesOut = response.body.count
+    }
+
+    private func auditFailed(
+        _ error: AuditUnavailable, _ response: inout ServerResponse, _ context: inout RequestContext
+    ) {
+        response = GatewayError(503, "audit log unavailable: \(error.reason)").response(requestId: context.requestId)
+        response.headers.append("X-Gateway-Request-Id", context.requestId)
+        context.status = 503
+    }
+
+    private func finish(_ context: RequestContext) {
+        let seconds = MonotonicClock.now() - context.request.receivedAt
+        metrics.requestFinished(context, durationSeconds: seconds)
+        log(context, seconds: seconds)
+    }
+
+    /// The synchronous stages: gateway endpoints, Normalize, the body cap, Authenticate, Authorize.
+    private func prepare(_ context: inout RequestContext, runtime: GatewayRuntime) throws(GatewayError) -> Preparation {
         let request = context.request
         if request.rawTarget.hasPrefix("/_gateway/") {
-            return try GatewayEndpoints.respond(to: request, runtime: runtime, context: &context)
+            return .answer(try GatewayEndpoints.respond(to: request, runtime: runtime, context: &context))
         }
         let normalized = try NormalizeStage.run(request, runtime: runtime)
         context.operationId = normalized.operationId
@@ -74,11 +146,20 @@ public final class Pipeline: HTTPHandler {
         context.decision = "deny"
         let decision = try AuthorizeStage.run(
             normalized, key: key, body: request.body, runtime: runtime, context: &context)
-        if request.method == "POST", let idempotencyKey = request.headers["idempotency-key"] {
-            return try await sendIdempotent(
-                normalized, key: idempotencyKey, pool: decision.upstreamPool, runtime: runtime, context: &context)
-        }
-        return try await send(normalized, pool: decision.upstreamPool, runtime: runtime, context: &context)
+        return .forward(
+            Prepared(context: context, runtime: runtime, normalized: normalized, pool: decision.upstreamPool))
     }
 
+    /// Admit and Send (or the idempotent-create path), in the task.
+    private func forward(_ prepared: Prepared, context: inout RequestContext) async throws(GatewayError)
+        -> ServerResponse
+    {
+        let request = context.request
+        if request.method == "POST", let idempotencyKey = request.headers["idempotency-key"] {
+            return try await sendIdempotent(
+                prepared.normalized, key: idempotencyKey, pool: prepared.pool, runtime: prepared.runtime,
+                context: &context)
+        }
+        return try await send(prepared.normalized, pool: prepared.pool, runtime: prepared.runtime, context: &context)
+    }
 }

@@ -256,10 +256,21 @@ public final class HTTPServer: Sendable {
                 uploadDataSize.pointee = 0
                 return .YES
             }
-            state.phase = .processing
-            MHD_suspend_connection(connection)
-            server.dispatch(state, connection: connection)
-            return .YES
+            let request = ServerRequest(
+                method: state.method, rawTarget: state.rawTarget, headers: state.headers, body: state.body,
+                bodyTooLarge: state.bodyTooLarge, bodyBytesReceived: state.bodyBytesReceived,
+                clientAddress: state.clientAddress, receivedAt: state.receivedAt)
+            state.body = []
+            switch server.handler.answerImmediately(request) {
+            case .respond(let response):
+                state.phase = .answered
+                return server.queue(response, on: connection)
+            case .proceed(let prepared):
+                state.phase = .processing
+                MHD_suspend_connection(connection)
+                server.dispatch(state, request: request, prepared: prepared, connection: connection)
+                return .YES
+            }
         case .processing:
             guard let response = state.takeResponse() else { return .YES }
             state.phase = .answered
@@ -278,19 +289,17 @@ public final class HTTPServer: Sendable {
 
     // MARK: - Dispatch and respond
 
-    private func dispatch(_ state: RequestState, connection: OpaquePointer) {
-        let request = ServerRequest(
-            method: state.method, rawTarget: state.rawTarget, headers: state.headers, body: state.body,
-            bodyTooLarge: state.bodyTooLarge, bodyBytesReceived: state.bodyBytesReceived,
-            clientAddress: state.clientAddress, receivedAt: state.receivedAt)
-        state.body = []
+    private func dispatch(
+        _ state: RequestState, request: ServerRequest, prepared: (any Sendable)?, connection: OpaquePointer
+    ) {
+        let prepared = PreparedBox(value: prepared)
         let suspendedConnection = SuspendedConnection(pointer: connection)
         let key = ObjectIdentifier(state)
         counters.withLock { $0.suspended += 1 }
         suspended.withLock { $0[key] = state }
         let handler = self.handler
         state.task = Task {
-            let response = await handler.respond(to: request)
+            let response = await handler.respond(to: request, prepared: prepared.value)
             state.setResponse(response)
             self.suspended.withLock { _ = $0.removeValue(forKey: key) }
             self.counters.withLock { $0.suspended -= 1 }
@@ -345,6 +354,11 @@ public final class HTTPServer: Sendable {
         thread.name = "agw-disconnect-watcher"
         thread.start()
     }
+}
+
+/// Carries a handler's prepared state into the task (already `Sendable`; the box only names it).
+struct PreparedBox: Sendable {
+    let value: (any Sendable)?
 }
 
 /// A daemon pointer and the TLS strings it borrows (freed after the daemon stops).

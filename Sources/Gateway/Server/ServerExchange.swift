@@ -45,10 +45,29 @@ public struct ServerResponse: Sendable {
     }
 }
 
-/// What the server adapter calls for every complete request. Runs in a Swift task while the
-/// connection is suspended; the task is cancelled when the client is seen to leave.
+/// What a handler decides on the server thread before anything is suspended.
+public enum ImmediateAnswer: Sendable {
+    /// Answer now, on the server thread: no task, no suspend/resume (refusals).
+    case respond(ServerResponse)
+    /// Go on asynchronously; `prepared` is handed to `respond(to:prepared:)`.
+    case proceed(prepared: (any Sendable)?)
+}
+
+/// What the server adapter calls for every complete request. `answerImmediately` runs on the
+/// server thread and must not block for long; `respond(to:prepared:)` runs in a Swift task while
+/// the connection is suspended (the task is cancelled when the client is seen to leave).
 public protocol HTTPHandler: Sendable {
     func respond(to request: ServerRequest) async -> ServerResponse
+    func answerImmediately(_ request: ServerRequest) -> ImmediateAnswer
+    func respond(to request: ServerRequest, prepared: (any Sendable)?) async -> ServerResponse
+}
+
+extension HTTPHandler {
+    public func answerImmediately(_ request: ServerRequest) -> ImmediateAnswer { .proceed(prepared: nil) }
+
+    public func respond(to request: ServerRequest, prepared: (any Sendable)?) async -> ServerResponse {
+        await respond(to: request)
+    }
 }
 
 /// Monotonic seconds (CLOCK_MONOTONIC), for durations and deadlines; never wall time.
