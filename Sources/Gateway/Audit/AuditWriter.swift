@@ -53,8 +53,8 @@ public final class AuditWriter: Sendable {
         let durable: Bool
         /// Nil for detached records, which nobody waits for.
         let continuation: CheckedContinuation<Result<Void, AuditUnavailable>, Never>?
-        /// For `appendBlocking`: signalled once the outcome is stored in `box`.
-        var waiter: BlockingWaiter? = nil
+        /// Called on the writer thread with the outcome (for callers that are not tasks).
+        var completion: (@Sendable (Result<Void, AuditUnavailable>) -> Void)? = nil
     }
 
     struct Inbox {
@@ -137,23 +137,22 @@ public final class AuditWriter: Sendable {
         try result.get()
     }
 
-    /// Appends a record from a thread that may block briefly (the server thread answering a
-    /// refusal without a task): returns once the record is written, like `append`.
-    public func appendBlocking(_ record: AuditRecord) throws(AuditUnavailable) {
-        let waiter = BlockingWaiter()
-        while true {
-            let state = inbox.withLock { inbox -> Bool? in
-                if inbox.stopping { return nil }
-                if inbox.items.count >= options.maxPending { return false }
-                inbox.items.append(Pending(record: record, durable: false, continuation: nil, waiter: waiter))
-                if inbox.items.count == 1 { wake.signal() }
-                return true
-            }
-            guard let accepted = state else { throw AuditUnavailable(reason: "the audit writer is closed") }
-            if accepted { break }
-            usleep(1000)  // back-pressure: the queue is full, wait for the writer to drain it
+    /// Appends a record and calls `completion` on the writer thread once it is written (or could
+    /// not be): for the server thread, which must neither block nor start a task per request.
+    /// Not bounded by `maxPending`: each caller holds one suspended connection, which the
+    /// connection limit bounds.
+    public func append(_ record: AuditRecord, completion: @escaping @Sendable (Result<Void, AuditUnavailable>) -> Void)
+    {
+        let accepted = inbox.withLock { inbox -> Bool? in
+            if inbox.stopping { return nil }
+            inbox.items.append(Pending(record: record, durable: false, continuation: nil, completion: completion))
+            return inbox.items.count == 1
         }
-        try waiter.wait().get()
+        switch accepted {
+        case .some(true): wake.signal()
+        case .some(false): break
+        case .none: completion(.failure(AuditUnavailable(reason: "the audit writer is closed")))
+        }
     }
 
     /// Queues a record without waiting for it (from threads that must not block: the server's
@@ -247,7 +246,7 @@ public final class AuditWriter: Sendable {
         }
         for item in batch {
             item.continuation?.resume(returning: outcome)
-            item.waiter?.finish(outcome)
+            item.completion?(outcome)
         }
     }
 
@@ -285,22 +284,6 @@ public final class AuditWriter: Sendable {
             healthy.store(false, ordering: .releasing)
             counterState.withLock { $0.failures += 1 }
         }
-    }
-}
-
-/// A one-shot result handed from the writer thread to a blocked caller.
-final class BlockingWaiter: Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private let result = Mutex<Result<Void, AuditUnavailable>?>(nil)
-
-    func finish(_ outcome: Result<Void, AuditUnavailable>) {
-        result.withLock { $0 = outcome }
-        done.signal()
-    }
-
-    func wait() -> Result<Void, AuditUnavailable> {
-        done.wait()
-        return result.withLock { $0 } ?? .failure(AuditUnavailable(reason: "no outcome"))
     }
 }
 

@@ -38,8 +38,10 @@ public final class Pipeline: HTTPHandler {
     }
 
     /// On the server thread: refusals (400/401/403/404/405/413) and `/_gateway/` answers are
-    /// decided, audited and answered right here, with no task and no suspend/resume; a request
-    /// that goes upstream proceeds to the task with what the stages decided.
+    /// decided right here with no Swift task; the connection waits suspended until its audit
+    /// record is written, and the audit writer's completion answers and resumes it (group commit
+    /// keeps batching). A request that goes upstream proceeds to a task with what the stages
+    /// decided.
     public func answerImmediately(_ request: ServerRequest) -> ImmediateAnswer {
         if holder.isDraining { return .proceed(prepared: nil) }
         var context = RequestContext(requestId: GatewayRequestId.make(), request: request)
@@ -54,13 +56,17 @@ public final class Pipeline: HTTPHandler {
             response = error.response(requestId: context.requestId)
         }
         seal(&response, &context)
-        do {
-            try audit.appendBlocking(AuditRecords.make(context, phase: "request"))
-        } catch {
-            auditFailed(error, &response, &context)
+        let decided = response
+        let recorded = context
+        return .later { reply in
+            self.audit.append(AuditRecords.make(recorded, phase: "request")) { outcome in
+                var answer = decided
+                var context = recorded
+                if case .failure(let error) = outcome { self.auditFailed(error, &answer, &context) }
+                self.finish(context)
+                reply(answer)
+            }
         }
-        finish(context)
-        return .respond(response)
     }
 
     public func respond(to request: ServerRequest, prepared: (any Sendable)?) async -> ServerResponse {

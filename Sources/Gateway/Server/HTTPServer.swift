@@ -265,6 +265,17 @@ public final class HTTPServer: Sendable {
             case .respond(let response):
                 state.phase = .answered
                 return server.queue(response, on: connection)
+            case .later(let start):
+                state.phase = .processing
+                MHD_suspend_connection(connection)
+                server.counters.withLock { $0.suspended += 1 }
+                let suspendedConnection = SuspendedConnection(pointer: connection)
+                start { response in
+                    state.setResponse(response)
+                    server.counters.withLock { $0.suspended -= 1 }
+                    suspendedConnection.resume()
+                }
+                return .YES
             case .proceed(let prepared):
                 state.phase = .processing
                 MHD_suspend_connection(connection)

@@ -51,6 +51,9 @@ public enum ImmediateAnswer: Sendable {
     case respond(ServerResponse)
     /// Go on asynchronously; `prepared` is handed to `respond(to:prepared:)`.
     case proceed(prepared: (any Sendable)?)
+    /// Answer later without a Swift task: the server suspends the connection and calls `start`
+    /// with a `reply` function; calling `reply` (once, from any thread) answers and resumes.
+    case later(start: @Sendable (_ reply: @escaping @Sendable (ServerResponse) -> Void) -> Void)
 }
 
 /// What the server adapter calls for every complete request. `answerImmediately` runs on the
