@@ -52,11 +52,8 @@ policies: policies.yaml
 audit: { directory: audit, hmacKey: { env: COAL_AUDIT_KEY } }
 YAML
 printf 'policies:\n  all:\n    allow:\n      - methods: [GET]\n' >"$BENCH_TMP/policies.yaml"
-key=$("$BENCH_BIN" keys create --config "$BENCH_TMP/gateway.yaml" --name bench --policy all --json \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
-"$BENCH_BIN" serve --config "$BENCH_TMP/gateway.yaml" >"$BENCH_TMP/serve.log" 2>&1 &
-bench_track $!
-bench_wait_http "http://127.0.0.1:$admin_port/healthz" || bench_die "gateway did not start"
+key=$(bench_gateway_key all)
+bench_start_gateway "$admin_port"
 bench_wait_http "http://127.0.0.1:$up_port/_count" || bench_die "upstream did not start"
 bench_wait_http "http://127.0.0.1:$nginx_port/v1/x" || bench_die "nginx did not start"
 count() { curl -s "http://127.0.0.1:$up_port/_count"; }

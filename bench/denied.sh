@@ -50,11 +50,8 @@ policies: policies.yaml
 audit: { directory: audit, hmacKey: { env: DENIED_AUDIT_KEY } }
 YAML
 printf 'policies:\n  reader:\n    allow:\n      - operations: [ListDeployments]\n        where: { organizationId: [clorg1] }\n' >"$BENCH_TMP/policies.yaml"
-key=$("$BENCH_BIN" keys create --config "$BENCH_TMP/gateway.yaml" --name bench --policy reader --json \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
-"$BENCH_BIN" serve --config "$BENCH_TMP/gateway.yaml" >"$BENCH_TMP/serve.log" 2>&1 &
-bench_track $!
-bench_wait_http "http://127.0.0.1:$admin_port/healthz" || bench_die "gateway did not start"
+key=$(bench_gateway_key reader)
+bench_start_gateway "$admin_port"
 bench_wait_http "http://127.0.0.1:$nginx_port/v1/x" || bench_die "nginx did not start"
 
 target=/v1/organizations/clorg1/clusters   # a real operation the key's policy does not allow

@@ -118,3 +118,17 @@ bench_machine_facts() {
         echo "gateway: $(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$BENCH_ROOT" diff --quiet HEAD -- Sources 2>/dev/null || echo ' (+ local changes)'), release build"
     fi
 }
+
+# Creates a key of POLICY for the gateway config in $BENCH_TMP/gateway.yaml (printed, never shown),
+# starts `serve` on it, and waits for its admin port. Usage: key=$(bench_gateway_key POLICY);
+# bench_start_gateway ADMIN_PORT
+bench_gateway_key() {
+    "$BENCH_BIN" keys create --config "$BENCH_TMP/gateway.yaml" --name bench --policy "$1" --json \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])'
+}
+
+bench_start_gateway() {
+    "$BENCH_BIN" serve --config "$BENCH_TMP/gateway.yaml" >"$BENCH_TMP/serve.log" 2>&1 &
+    bench_track $!
+    bench_wait_http "http://127.0.0.1:$1/healthz" || bench_die "gateway did not start"
+}
