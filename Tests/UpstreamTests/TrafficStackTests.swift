@@ -30,6 +30,12 @@ final class Counter: Sendable {
     var value: Int { count.withLock { $0 } }
 }
 
+final class Slot: Sendable {
+    private let stored = Mutex<Double?>(nil)
+    func set(_ value: Double) { stored.withLock { $0 = value } }
+    var value: Double? { stored.withLock { $0 } }
+}
+
 final class Recorder: Sendable {
     private let items = Mutex<[String]>([])
     func append(_ item: String) { items.withLock { $0.append(item) } }
@@ -44,9 +50,10 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
 @Suite(.serialized) struct TrafficStackTests {
     @Test func burstIsPacedExactlyAndEveryWindowHoldsTheLimit() async {
         let transport = ScriptedTransport { _, _ in UpstreamResponse(status: 200, headers: HeaderList(), body: []) }
+        // The default 50 ms margin: the trace records send times, which trail grants by a little
+        // scheduling jitter (the margin is there for exactly that).
         let scheduler = RateScheduler(
-            tokens: [.init(id: "t1", secret: "s1")], limits: RateLimits(get: 100, post: 40, delete: 5), marginSeconds: 0
-        )
+            tokens: [.init(id: "t1", secret: "s1")], limits: RateLimits(get: 100, post: 40, delete: 5))
         let dispatcher = UpstreamDispatcher(transport: transport, schedulers: ["default": scheduler])
         let deadline = UpstreamClock.now() + 30
         await withTaskGroup(of: Void.self) { group in
@@ -70,8 +77,7 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
     @Test func twoTokensShareTheLoadEachWithinItsLimit() async {
         let transport = ScriptedTransport { _, _ in UpstreamResponse(status: 200, headers: HeaderList(), body: []) }
         let scheduler = RateScheduler(
-            tokens: [.init(id: "t1", secret: "s1"), .init(id: "t2", secret: "s2")], limits: RateLimits(post: 20),
-            marginSeconds: 0)
+            tokens: [.init(id: "t1", secret: "s1"), .init(id: "t2", secret: "s2")], limits: RateLimits(post: 20))
         let dispatcher = UpstreamDispatcher(transport: transport, schedulers: ["default": scheduler])
         let deadline = UpstreamClock.now() + 30
         await withTaskGroup(of: Void.self) { group in
@@ -90,8 +96,9 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
         }
     }
 
-    @Test func aLightKeyIsServedWithinOneSlotOfABurst() async {
+    @Test func aLightKeyIsServedWithinOneSlotOfABurst() async throws {
         let order = Recorder()
+        let lightWait = Slot()
         let transport = ScriptedTransport { request, _ in
             order.append(request.url)
             return UpstreamResponse(status: 200, headers: HeaderList(), body: [])
@@ -111,15 +118,20 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
             }
             group.addTask {
                 try? await Task.sleep(for: .milliseconds(100))  // arrives while the burst is queued
-                _ = await dispatcher.perform(
+                let outcome = await dispatcher.perform(
                     DispatchRequest(
                         request: request("POST", "/light"), keyId: "light", pool: "default", deadline: deadline))
+                lightWait.set(outcome.queueSeconds)
             }
         }
-        let sequence = order.values
-        let lightIndex = try! #require(sequence.firstIndex { $0.hasSuffix("/light") })
-        // The first 50 go at once; the light request is at most one slot behind the next one.
-        #expect(lightIndex <= 51, "light request was dispatched at position \(lightIndex)")
+        #expect(order.values.count == 151)
+        // 150 bursty writes at 50/s take three windows (0 s, 1 s, 2 s). Round robin grants the light
+        // write in the first window after it arrives (it waits ~0.9 s), not behind the 100 bursty
+        // writes still queued (which would be ~1.9 s). Grants of one window are simultaneous, so the
+        // order in which tasks then call the transport is the scheduler's business, not the queue's:
+        // the wait is what shows fairness. (FairQueueTests checks the exact order.)
+        let wait = try #require(lightWait.value)
+        #expect(wait < 1.5, "light request waited \(wait) s")
     }
 
     @Test func deadlineAndQueueFullAnswerAtOnceWithRetryAfter() async {
