@@ -2,7 +2,7 @@
 # `make test` runs the whole suite. Both install missing system packages first.
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libmicrohttpd-dev libcurl4-openssl-dev libssl-dev pkg-config ca-certificates openssl curl
+APT_PACKAGES := libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libhiredis-dev redis-server pkg-config ca-certificates openssl curl
 BIN := .build/debug/astro-gateway
 DEMO_DIR := var/demo
 

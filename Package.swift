@@ -27,6 +27,10 @@ let package = Package(
         .systemLibrary(
             name: "CCurl", pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]),
+        // Redis for shared rate slots and idempotency records across replicas (cluster.redis only).
+        .systemLibrary(
+            name: "CHiredis", pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(
             name: "COpenSSL", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
@@ -43,7 +47,7 @@ let package = Package(
         // Everything that talks to Astro: transport, pools, scheduling, coalescing.
         .target(
             name: "Upstream",
-            dependencies: ["CCurl", "Policy"]
+            dependencies: ["CCurl", "CHiredis", "Policy"]
         ),
         // A stateful, catalogue-driven stand-in for Astro v1 (transport-agnostic handler).
         .target(

@@ -7,6 +7,7 @@ struct AdminHandler: HTTPHandler {
     let audit: AuditWriter
     let metrics: GatewayMetrics
     let connections: @Sendable () -> (open: Int, suspended: Int)
+    var cluster: GatewayCluster? = nil
 
     func respond(to request: ServerRequest) async -> ServerResponse {
         let json = HeaderList([("Content-Type", "application/json")])
@@ -22,16 +23,19 @@ struct AdminHandler: HTTPHandler {
                     status: 503, headers: json,
                     body: Array("{\"status\":\"unready\",\"reason\":\"the audit log cannot be written\"}".utf8))
             }
-            return ServerResponse(status: 200, headers: json, body: Array("{\"status\":\"ready\"}".utf8))
+            return ServerResponse(
+                status: 200, headers: json,
+                body: Array("{\"status\":\"ready\"\(ClusterMetrics.readiness(cluster))}".utf8))
         case ("GET", "/metrics"):
             var depths: [(pool: String, methodClass: String, depth: Int)] = []
             for (pool, scheduler) in holder.current.dispatcher.schedulers.sorted(by: { $0.key < $1.key }) {
                 for c in MethodClass.allCases { depths.append((pool, c.rawValue, scheduler.depth(c))) }
             }
             let (open, suspended) = connections()
-            let text = metrics.render(
-                audit: audit.counters, auditHealthy: audit.isHealthy, queueDepths: depths, openConnections: open,
-                suspendedRequests: suspended)
+            let text =
+                metrics.render(
+                    audit: audit.counters, auditHealthy: audit.isHealthy, queueDepths: depths, openConnections: open,
+                    suspendedRequests: suspended) + ClusterMetrics.render(cluster)
             return ServerResponse(
                 status: 200, headers: HeaderList([("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]),
                 body: Array(text.utf8))

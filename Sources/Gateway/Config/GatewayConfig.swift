@@ -1,4 +1,5 @@
 import Foundation
+import Upstream
 
 /// The whole gateway configuration, validated. Paths are absolute (relative ones are resolved
 /// against the directory of the file that names them). Secrets are references, resolved at start.
@@ -99,6 +100,20 @@ public struct GatewayConfig: Sendable {
         public var file: String
     }
     public var logLevel: String
+    /// Set when several replicas share rate slots and idempotency records through Redis.
+    public var cluster: Cluster?
+
+    public struct Cluster: Sendable, Equatable {
+        public var redisURL: String
+        public var endpoint: RedisEndpoint
+        public var password: SecretReference?
+        public var connectTimeoutSeconds: Double
+        public var commandTimeoutSeconds: Double
+        /// Replicas the fallback divides each limit between while Redis is unavailable.
+        public var expectedReplicas: Int
+        public var keyPrefix: String
+        public var probeIntervalSeconds: Double
+    }
 
     /// Loads and validates `path`. Errors name file, line and key path.
     public static func load(path: String) throws -> GatewayConfig {
@@ -124,7 +139,7 @@ public struct GatewayConfig: Sendable {
         guard root.node?.mapping != nil else { throw root.error("the config must be a YAML mapping") }
         try root.requireMapping(allowedKeys: [
             "listen", "admin", "upstream", "queue", "coalescing", "keys", "policies", "audit", "shutdown", "logging",
-            "idempotency",
+            "idempotency", "cluster",
         ])
         let dir = (file as NSString).deletingLastPathComponent
 
@@ -261,6 +276,8 @@ public struct GatewayConfig: Sendable {
             file: try idem["file"].string().map { resolve($0, against: dir) }
                 ?? resolve(audit.directory + "/../idempotency.jsonl", against: dir))
 
+        let cluster = try parseCluster(root["cluster"], directory: dir)
+
         let s = root["shutdown"]
         try s.requireMapping(allowedKeys: ["drainSeconds"])
         let lg = root["logging"]
@@ -279,7 +296,52 @@ public struct GatewayConfig: Sendable {
             drainSeconds: try s["drainSeconds"].double(default: 30, range: 0...3600),
             idempotency: idempotency,
             logLevel: try lg["level"].oneOf(
-                ["trace", "debug", "info", "notice", "warning", "error", "critical"], default: "info"))
+                ["trace", "debug", "info", "notice", "warning", "error", "critical"], default: "info"),
+            cluster: cluster)
+    }
+
+    static func parseCluster(_ c: YAMLReader, directory dir: String) throws -> Cluster? {
+        guard c.exists else { return nil }
+        try c.requireMapping(allowedKeys: ["redis", "expectedReplicas", "keyPrefix", "probeIntervalSeconds"])
+        let r = c["redis"]
+        guard r.exists else { throw c.error("needs redis: { url: redis://host:6379/0 } (or remove cluster:)") }
+        try r.requireMapping(allowedKeys: [
+            "url", "passwordEnv", "passwordFile", "tls", "connectTimeoutMs", "commandTimeoutMs",
+        ])
+        let url = try r["url"].requiredString()
+        let endpoint: RedisEndpoint
+        do {
+            endpoint = try RedisEndpoint.parse(url)
+        } catch {
+            throw r["url"].error(error.description)
+        }
+        if try r["tls"].bool(default: false) {
+            throw r["tls"].error(
+                "TLS to Redis is not supported: Debian 12's hiredis 0.14 has no TLS; reach Redis over a private "
+                    + "network or a TLS tunnel (stunnel, a service mesh)")
+        }
+        var password: SecretReference?
+        switch (try r["passwordEnv"].string(), try r["passwordFile"].string()) {
+        case (let e?, nil): password = .environment(e)
+        case (nil, let f?): password = .file(resolve(f, against: dir))
+        case (nil, nil): password = nil
+        default: throw r.error("give passwordEnv or passwordFile, not both")
+        }
+        guard c["expectedReplicas"].exists else {
+            throw c.error(
+                "needs expectedReplicas: while Redis is unavailable each replica keeps to limit / expectedReplicas")
+        }
+        let prefix = try c["keyPrefix"].string(default: "astro-gateway")!
+        guard !prefix.isEmpty, prefix.utf8.count <= 64,
+            prefix.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "{") && $0 != UInt8(ascii: "}") })
+        else { throw c["keyPrefix"].error("must be 1 to 64 visible ASCII characters without braces") }
+        return Cluster(
+            redisURL: url, endpoint: endpoint, password: password,
+            connectTimeoutSeconds: Double(try r["connectTimeoutMs"].int(default: 200, range: 1...60000)) / 1000,
+            commandTimeoutSeconds: Double(try r["commandTimeoutMs"].int(default: 200, range: 1...60000)) / 1000,
+            expectedReplicas: try c["expectedReplicas"].int(default: 2, range: 1...1000),
+            keyPrefix: prefix,
+            probeIntervalSeconds: try c["probeIntervalSeconds"].double(default: 1, range: 0.05...60))
     }
 
     /// Resolves every secret reference now, so a missing token fails `config check` and start-up,

@@ -19,7 +19,9 @@ public final class GatewayInstance: Sendable {
     public let simulatorServer: HTTPServer?
     public let simulator: AstroSimulator?
     public let audit: AuditWriter
-    public let idempotency: IdempotencyStore
+    public let idempotency: any IdempotencyRecords
+    /// Shared state with other replicas (`cluster:`), or nil for a single process.
+    public let cluster: GatewayCluster?
     public let metrics = GatewayMetrics()
 
     public var port: Int { server.port }
@@ -35,9 +37,16 @@ public final class GatewayInstance: Sendable {
         self.environment = environment
         let tokens = try config.resolveTokens(environment: environment)
         self.audit = try Self.openAudit(config, environment: environment, files: auditFiles)
-        self.idempotency = IdempotencyStore(
-            ttl: config.idempotency.ttlSeconds, maxEntries: config.idempotency.maxEntries, file: config.idempotency.file
-        )
+        if let settings = config.cluster {
+            let cluster = try GatewayCluster(config: config, settings: settings, environment: environment)
+            self.cluster = cluster
+            self.idempotency = cluster.idempotency
+        } else {
+            self.cluster = nil
+            self.idempotency = IdempotencyStore(
+                ttl: config.idempotency.ttlSeconds, maxEntries: config.idempotency.maxEntries,
+                file: config.idempotency.file)
+        }
         var upstreamBase = config.upstream.baseURL
         if config.upstream.simulate {
             var simulatorTokens: [String: String] = [:]
@@ -68,7 +77,7 @@ public final class GatewayInstance: Sendable {
         let keys = try RuntimeFiles.loadKeys(config, policies: policies)
         let runtime = GatewayRuntime(
             config: config, tokens: tokens, keys: keys, policies: policies, transport: transport,
-            upstreamBase: upstreamBase)
+            upstreamBase: upstreamBase, shared: cluster?.slots)
         let holder = RuntimeHolder(runtime)
         self.holder = holder
         let listen = config.listen
@@ -112,7 +121,7 @@ public final class GatewayInstance: Sendable {
                 options: ServerOptions(address: adminConfig.address, port: adminConfig.port, threads: 1),
                 handler: AdminHandler(
                     holder: holder, audit: audit, metrics: metrics,
-                    connections: { (server.openConnections, server.suspendedRequests) }))
+                    connections: { (server.openConnections, server.suspendedRequests) }, cluster: cluster))
         } else {
             self.admin = nil
         }
@@ -194,6 +203,9 @@ public final class GatewayInstance: Sendable {
         {
             notes.append("upstream address and transport settings changed: they take effect after a restart")
         }
+        if next.cluster != current.config.cluster {
+            notes.append("cluster settings changed: they take effect after a restart")
+        }
         if next.audit != current.config.audit {
             notes.append("audit settings changed: they take effect after a restart")
         }
@@ -203,10 +215,11 @@ public final class GatewayInstance: Sendable {
         effective.audit = current.config.audit
         effective.upstream.baseURL = current.config.upstream.baseURL
         effective.upstream.simulate = current.config.upstream.simulate
+        effective.cluster = current.config.cluster
         holder.replace(
             with: GatewayRuntime(
                 config: effective, tokens: tokens, keys: keys, policies: policies, transport: current.transport,
-                upstreamBase: current.upstreamBase, previous: current))
+                upstreamBase: current.upstreamBase, previous: current, shared: cluster?.slots))
         return notes
     }
 
@@ -221,6 +234,7 @@ public final class GatewayInstance: Sendable {
         server.stop(timeoutSeconds: 5)
         admin?.stop(timeoutSeconds: 1)
         simulatorServer?.stop(timeoutSeconds: 1)
+        cluster?.close()
         // Everything answered has been recorded; flush and fsync what is still queued.
         audit.closeAndWait()
     }

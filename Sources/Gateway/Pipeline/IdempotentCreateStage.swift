@@ -17,7 +17,17 @@ extension Pipeline {
         let keyId = context.keyId ?? "-"
         let request = context.request
         let fingerprint = "\(request.method) \(normalized.upstreamTarget) \(Crypto.hex(Crypto.sha256(request.body)))"
-        switch await idempotency.claim(keyId: keyId, idempotencyKey: idempotencyKey, fingerprint: fingerprint) {
+        let claim: IdempotencyStore.Claim
+        do {
+            claim = try await idempotency.claim(keyId: keyId, idempotencyKey: idempotencyKey, fingerprint: fingerprint)
+        } catch {
+            // Shared records unreachable: sending could repeat a create another replica made.
+            context.note = "idempotency records unavailable: not sent"
+            throw GatewayError(
+                503, "\(error.reason); retry later with the same Idempotency-Key",
+                headers: HeaderList([("Retry-After", "1")]))
+        }
+        switch claim {
         case .mismatch:
             throw GatewayError(
                 422, "this Idempotency-Key was already used for a different request (method, target or body)")
@@ -36,17 +46,17 @@ extension Pipeline {
                         !$0.name.caseInsensitiveEquals("x-gateway-queue-ms")
                             && !$0.name.caseInsensitiveEquals("x-gateway-coalesced")
                     }
-                    idempotency.complete(
+                    await idempotency.complete(
                         keyId: keyId, idempotencyKey: idempotencyKey,
                         response: .init(
                             status: response.status, headers: kept.map { [$0.name, $0.value] },
                             body: Data(response.body)))
                 } else {
-                    idempotency.abandon(keyId: keyId, idempotencyKey: idempotencyKey)
+                    await idempotency.abandon(keyId: keyId, idempotencyKey: idempotencyKey)
                 }
                 return response
             } catch {
-                idempotency.abandon(keyId: keyId, idempotencyKey: idempotencyKey)
+                await idempotency.abandon(keyId: keyId, idempotencyKey: idempotencyKey)
                 throw error
             }
         }

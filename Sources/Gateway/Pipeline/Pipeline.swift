@@ -8,12 +8,12 @@ import Upstream
 public final class Pipeline: HTTPHandler {
     let holder: RuntimeHolder
     let audit: AuditWriter
-    let idempotency: IdempotencyStore
+    let idempotency: any IdempotencyRecords
     let metrics: GatewayMetrics
     let logger: Logger
 
     public init(
-        holder: RuntimeHolder, audit: AuditWriter, idempotency: IdempotencyStore, metrics: GatewayMetrics,
+        holder: RuntimeHolder, audit: AuditWriter, idempotency: any IdempotencyRecords, metrics: GatewayMetrics,
         logger: Logger
     ) {
         self.holder = holder

@@ -33,7 +33,8 @@ public final class GatewayRuntime: Sendable {
     /// scheduler (requests already queued on the old one still drain through it).
     public init(
         config: GatewayConfig, tokens: [String: [(id: String, secret: String)]], keys: KeyStore, policies: PolicySet,
-        transport: any UpstreamSending, upstreamBase: String, previous: GatewayRuntime? = nil
+        transport: any UpstreamSending, upstreamBase: String, previous: GatewayRuntime? = nil,
+        shared: SharedSlots? = nil
     ) {
         self.config = config
         self.transport = transport
@@ -56,7 +57,8 @@ public final class GatewayRuntime: Sendable {
             } else {
                 schedulers[name] = RateScheduler(
                     tokens: schedulerTokens, limits: limits, headroom: config.upstream.headroom,
-                    marginSeconds: config.upstream.windowMarginSeconds, maxDepth: config.queue.maxDepth)
+                    marginSeconds: config.upstream.windowMarginSeconds, maxDepth: config.queue.maxDepth,
+                    shared: shared.map { ($0, "pool:\(name)") })
             }
         }
         self.dispatcher = UpstreamDispatcher(transport: transport, schedulers: schedulers)
@@ -69,9 +71,11 @@ public final class GatewayRuntime: Sendable {
             if let old = previous?.capSchedulers[policy.name], old.limits == limits {
                 caps[policy.name] = old
             } else {
+                // With a cluster, a cap holds across all replicas too.
                 caps[policy.name] = RateScheduler(
                     tokens: [.init(id: "cap:\(policy.name)", secret: "")], limits: limits,
-                    marginSeconds: config.upstream.windowMarginSeconds, maxDepth: config.queue.maxDepth)
+                    marginSeconds: config.upstream.windowMarginSeconds, maxDepth: config.queue.maxDepth,
+                    shared: shared.map { ($0, "policy:\(policy.name)") })
             }
         }
         self.capSchedulers = caps

@@ -49,6 +49,11 @@ public final class RateScheduler: Sendable {
         var limiters: [SlidingWindowLimiter]
         var queue = FairQueue<Waiter>()
         var timerAt: Double?
+        /// Shared mode only: this replica's local share per token (⌊limit / expectedReplicas⌋),
+        /// used while Redis is unavailable or settling; nil when the share rounds to 0.
+        var localShare: [SlidingWindowLimiter]?
+        /// Shared mode only: a pump task is asking Redis for this class's slots.
+        var pumping = false
     }
 
     struct State {
@@ -75,21 +80,31 @@ public final class RateScheduler: Sendable {
     public let tokens: [Token]
     public let limits: RateLimits
     public let maxDepth: Int
-    private let clock: @Sendable () -> Double
-    private let state: Mutex<State>
+    /// Set when slots are shared with other replicas through Redis (`cluster.redis`); `scope`
+    /// names this scheduler's rings there (the pool, or a policy's cap).
+    public let shared: (slots: SharedSlots, scope: String)?
+    let clock: @Sendable () -> Double
+    let state: Mutex<State>
 
     public init(
         tokens: [Token], limits: RateLimits, headroom: Double = 1.0, marginSeconds: Double = 0.05,
-        maxDepth: Int = 10000, clock: @escaping @Sendable () -> Double = UpstreamClock.now
+        maxDepth: Int = 10000, shared: (slots: SharedSlots, scope: String)? = nil,
+        clock: @escaping @Sendable () -> Double = UpstreamClock.now
     ) {
         precondition(!tokens.isEmpty, "a pool needs at least one token")
         self.tokens = tokens
         self.limits = limits
         self.maxDepth = maxDepth
+        self.shared = shared
         self.clock = clock
         func make(_ c: MethodClass) -> ClassState {
             let limiter = SlidingWindowLimiter(documented: limits[c], headroom: headroom, marginSeconds: marginSeconds)
-            return ClassState(limiters: Array(repeating: limiter, count: tokens.count))
+            var cls = ClassState(limiters: Array(repeating: limiter, count: tokens.count))
+            if let shared, let share = shared.slots.localShare(of: limiter.limit) {
+                cls.localShare = Array(
+                    repeating: SlidingWindowLimiter(limit: share, window: limiter.window), count: tokens.count)
+            }
+            return cls
         }
         self.state = Mutex(State(get: make(.get), post: make(.post), delete: make(.delete)))
     }
@@ -112,7 +127,7 @@ public final class RateScheduler: Sendable {
             if state.shuttingDown { return .failure(.shuttingDown) }
             return state.with(methodClass) { cls -> Result<Grant, AdmissionError>? in
                 let (index, slot) = Self.earliest(cls.limiters, now: now)
-                if cls.queue.isEmpty && slot <= now {
+                if shared == nil && cls.queue.isEmpty && slot <= now {
                     cls.limiters[index].reserve(now: now)
                     return .success(
                         Grant(tokenId: tokens[index].id, tokenSecret: tokens[index].secret, queueSeconds: 0))
@@ -170,7 +185,15 @@ public final class RateScheduler: Sendable {
     public func pause(tokenId: String, _ methodClass: MethodClass, until: Double) {
         state.withLock { state in
             guard let index = tokens.firstIndex(where: { $0.id == tokenId }) else { return }
-            state.with(methodClass) { $0.limiters[index].pause(until: until) }
+            state.with(methodClass) {
+                $0.limiters[index].pause(until: until)
+                $0.localShare?[index].pause(until: until)
+            }
+        }
+        if let shared {
+            // Every replica holds back, not only the one that met the 429.
+            let seconds = max(0, until - clock())
+            Task { await shared.slots.pause(scope: shared.scope, tokenId: tokenId, methodClass, seconds: seconds) }
         }
         dispatch(methodClass)
     }
@@ -205,7 +228,12 @@ public final class RateScheduler: Sendable {
     }
 
     /// Grants every request that may go now, in fair order; arms the timer for the next slot.
-    private func dispatch(_ methodClass: MethodClass) {
+    /// In shared mode the pump asks Redis instead (`SharedDispatch.swift`).
+    func dispatch(_ methodClass: MethodClass) {
+        if shared != nil {
+            startPump(methodClass)
+            return
+        }
         var granted: [(Waiter, Grant)] = []
         var grantedIds: [UInt64] = []
         var armAt: Double?
@@ -253,7 +281,7 @@ public final class RateScheduler: Sendable {
         }
     }
 
-    private static func earliest(_ limiters: [SlidingWindowLimiter], now: Double) -> (Int, Double) {
+    static func earliest(_ limiters: [SlidingWindowLimiter], now: Double) -> (Int, Double) {
         var best = (0, limiters[0].nextSlot(now: now))
         for i in 1..<limiters.count {
             let slot = limiters[i].nextSlot(now: now)

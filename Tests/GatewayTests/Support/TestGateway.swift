@@ -23,7 +23,8 @@ struct TestGateway {
         limits: String = "{ GET: 10000, POST: 10000, DELETE: 10000 }",
         policies: String? = nil,
         keyPolicy: String = "all",
-        environment: [String: String] = [:], auditFiles: any AuditFileSystem = PosixAuditFileSystem()
+        environment: [String: String] = [:], auditFiles: any AuditFileSystem = PosixAuditFileSystem(),
+        sameKeysAs other: TestGateway? = nil
     ) throws -> TestGateway {
         let dir = NSTemporaryDirectory() + "agw-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -45,9 +46,16 @@ struct TestGateway {
             \(extraYAML)
             """
         try yaml.write(toFile: dir + "/gateway.yaml", atomically: true, encoding: .utf8)
-        var store = try KeyStore()
-        let (_, key) = store.generate(name: "test-client", policy: keyPolicy, now: Date())
-        try store.yaml().write(toFile: dir + "/keys.yaml", atomically: true, encoding: .utf8)
+        let key: String
+        if let other {
+            // Replicas of one deployment share keys.yaml.
+            key = other.key
+            try FileManager.default.copyItem(atPath: other.directory + "/keys.yaml", toPath: dir + "/keys.yaml")
+        } else {
+            var store = try KeyStore()
+            key = store.generate(name: "test-client", policy: keyPolicy, now: Date()).1
+            try store.yaml().write(toFile: dir + "/keys.yaml", atomically: true, encoding: .utf8)
+        }
         try (policies ?? Self.allowAll).write(toFile: dir + "/policies.yaml", atomically: true, encoding: .utf8)
         var env = ProcessInfo.processInfo.environment
         env["TEST_ORG_TOKEN"] = orgToken
