@@ -1,4 +1,5 @@
 import Foundation
+import Gateway
 import Testing
 import Yams
 
@@ -36,6 +37,33 @@ import Yams
         #expect(filled.isEmpty)
     }
 
+    @Test func replicasExampleSharesRedisAndItsConfigIsValid() throws {
+        let text = try String(
+            contentsOfFile: Paths.root + "/deploy/kubernetes/replicas-with-redis/gateway.yaml", encoding: .utf8)
+        var objects: [String: [String: Any]] = [:]
+        for document in try Yams.load_all(yaml: text) {
+            let object = try #require(document as? [String: Any])
+            let kind = try #require(object["kind"] as? String)
+            let name = try #require((object["metadata"] as? [String: Any])?["name"] as? String)
+            objects[kind + "/" + name] = object
+        }
+        let gateways = try #require(objects["StatefulSet/astro-gateway"])
+        let replicas = try #require((gateways["spec"] as? [String: Any])?["replicas"] as? Int)
+        #expect(replicas > 1)
+        #expect(objects["Deployment/astro-gateway-redis"] != nil && objects["Service/astro-gateway-redis"] != nil)
+        // The config in the ConfigMap passes the gateway's own validation, and its fallback
+        // divides by at least the replica count.
+        let data = try #require(objects["ConfigMap/astro-gateway-config"]?["data"] as? [String: String])
+        let config = try GatewayConfig.parse(
+            text: try #require(data["gateway.yaml"]), file: "/etc/astro-gateway/gateway.yaml")
+        let cluster = try #require(config.cluster)
+        #expect(cluster.endpoint.host == "astro-gateway-redis")
+        #expect(cluster.expectedReplicas >= replicas)
+        #expect(cluster.password == .environment("REDIS_PASSWORD"))
+        let secret = try #require(objects["Secret/astro-gateway-secrets"]?["stringData"] as? [String: String])
+        #expect(secret["REDIS_PASSWORD"] == "")
+    }
+
     @Test func systemdUnitIsHardened() throws {
         let unit = try String(contentsOfFile: Paths.root + "/deploy/systemd/astro-gateway.service", encoding: .utf8)
         for setting in [
@@ -52,5 +80,6 @@ import Yams
         #expect(text.contains("astro-gateway_Policy.resources"))
         #expect(text.contains("USER 10001"))
         #expect(text.contains("libmicrohttpd12") && text.contains("libcurl4") && text.contains("libssl3"))
+        #expect(text.contains("libhiredis0.14") && text.contains("libhiredis-dev"))
     }
 }
