@@ -72,6 +72,8 @@ let package = Package(
         .executableTarget(name: "PolicyBench", dependencies: ["Policy"], path: "bench/policy"),
         // Audit log records/s with group commit and the latency a durable intent adds (bench/run).
         .executableTarget(name: "AuditBench", dependencies: ["Gateway"], path: "bench/audit"),
+        // Cost per rate-slot grant, Redis (cluster) vs local (bench/run).
+        .executableTarget(name: "SlotBench", dependencies: ["Upstream"], path: "bench/slots"),
 
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "Policy"]),
