@@ -57,6 +57,20 @@ import Testing
         #expect(SlidingWindowLimiter(documented: 1, headroom: 0.1).limit == 1)
     }
 
+    @Test func widenGrowsTheWindowUpToTheMaximumAndNeverNarrows() {
+        var limiter = SlidingWindowLimiter(documented: 10)
+        #expect(limiter.window == 1.01)
+        limiter.widen(by: 0.05, upTo: 1.25)
+        #expect(abs(limiter.window - 1.06) < 1e-9)
+        for _ in 0..<10 { limiter.widen(by: 0.05, upTo: 1.25) }
+        #expect(limiter.window == 1.25)
+        limiter.widen(by: 0.05, upTo: 1.1)
+        #expect(limiter.window == 1.25, "a lower maximum never narrows the window")
+        // The widened window is what grants respect.
+        for _ in 0..<10 { limiter.reserve(now: 0) }
+        #expect(limiter.nextSlot(now: 0.5) == 1.25)
+    }
+
     @Test func pauseHoldsEveryGrantBack() {
         var limiter = SlidingWindowLimiter(limit: 25, window: 1.0)
         limiter.pause(until: 3.0)

@@ -50,10 +50,11 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
 @Suite(.serialized) struct TrafficStackTests {
     @Test func burstIsPacedExactlyAndEveryWindowHoldsTheLimit() async {
         let transport = ScriptedTransport { _, _ in UpstreamResponse(status: 200, headers: HeaderList(), body: []) }
-        // The default 50 ms margin: the trace records send times, which trail grants by a little
-        // scheduling jitter (the margin is there for exactly that).
+        // A 50 ms margin: the trace records send times, which trail grants by a little scheduling
+        // jitter on a loaded test machine (the margin is there for exactly that).
         let scheduler = RateScheduler(
-            tokens: [.init(id: "t1", secret: "s1")], limits: RateLimits(get: 100, post: 40, delete: 5))
+            tokens: [.init(id: "t1", secret: "s1")], limits: RateLimits(get: 100, post: 40, delete: 5),
+            marginSeconds: 0.05)
         let dispatcher = UpstreamDispatcher(transport: transport, schedulers: ["default": scheduler])
         let deadline = UpstreamClock.now() + 30
         await withTaskGroup(of: Void.self) { group in
@@ -196,6 +197,11 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
         #expect((try? outcome.result.get().status) == 200)
         #expect(outcome.upstream429s == 2)
         #expect(outcome.attempts == 3)
+        // Each 429 widened the POST window by one step (Astro counted more than we did); other
+        // classes keep theirs.
+        let widened = 1.01 + 2 * RateScheduler.widenStepSeconds
+        #expect(scheduler.windows(.post).allSatisfy { abs($0 - widened) < 1e-9 }, "\(scheduler.windows(.post))")
+        #expect(scheduler.windows(.get) == [1.01])
         #expect(UpstreamClock.now() - started >= 0.35)
 
         let always429 = ScriptedTransport { _, _ in

@@ -72,7 +72,8 @@ upstream:
   simulate: false
   baseURL: http://127.0.0.1:$2/v1
   timeoutSeconds: 120
-  pools:
+${WINDOW_MARGIN:+  windowMarginSeconds: $WINDOW_MARGIN
+}  pools:
     default:
       tokens:
         - { id: org-main, env: ASTRO_API_TOKEN }

@@ -145,8 +145,9 @@ def summarize(runs_path, markdown_path):
             f"| {x['direct_max']:.2f} s / {x['gateway_max']:.2f} s |")
     md.append("")
     md.append(
-        "By construction the gateway's limiter spaces each token's windows by 1 s plus a 50 ms safety margin, "
-        "so a long burst through it takes at least 1.05× the ideal; the rest of the gap is scheduling. The "
+        "By construction the gateway's limiter spaces each token's windows by 1 s plus a safety margin "
+        "(`upstream.windowMarginSeconds`, 10 ms by default, widened by 50 ms per upstream 429 up to a 1.25 s "
+        "window), so a long burst through it takes at least 1.01× the ideal; the rest of the gap is scheduling. The "
         "simulator's limit is an exact sliding second and its `Retry-After` is whole seconds, so with no "
         "latency the recommended client's retries land just as the window frees. An upstream 429 through the "
         "gateway is never shown to the client: the request is re-queued at the front and the token's class "

@@ -51,7 +51,7 @@ public struct GatewayConfig: Sendable {
         public var maxResponseBytes: Int
         public var caFile: String?
         public var headroom: Double
-        /// Added to each 1-second rate window for clock and network jitter (default 0.05 s).
+        /// Added to each 1-second rate window for clock and network jitter (default 0.01 s; widened per token class after an upstream 429).
         public var windowMarginSeconds: Double
         public var pools: [String: Pool]
         /// Used only with `simulate: true`: the built-in simulator's latency and fault settings.
@@ -234,7 +234,7 @@ public struct GatewayConfig: Sendable {
             maxResponseBytes: try u["maxResponseBytes"].int(default: 32 << 20, range: 1024...(1 << 31)),
             caFile: try u["caFile"].string().map { resolve($0, against: dir) },
             headroom: try u["headroom"].double(default: 1.0, range: 0.1...1.0),
-            windowMarginSeconds: try u["windowMarginSeconds"].double(default: 0.05, range: 0...1),
+            windowMarginSeconds: try u["windowMarginSeconds"].double(default: 0.01, range: 0...1),
             pools: pools,
             simulator: SimulatorSettings(
                 latencySeconds: try sim["latencySeconds"].double(default: 0, range: 0...60),

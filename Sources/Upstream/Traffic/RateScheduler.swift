@@ -87,7 +87,7 @@ public final class RateScheduler: Sendable {
     let state: Mutex<State>
 
     public init(
-        tokens: [Token], limits: RateLimits, headroom: Double = 1.0, marginSeconds: Double = 0.05,
+        tokens: [Token], limits: RateLimits, headroom: Double = 1.0, marginSeconds: Double = 0.01,
         maxDepth: Int = 10000, shared: (slots: SharedSlots, scope: String)? = nil,
         clock: @escaping @Sendable () -> Double = UpstreamClock.now
     ) {
@@ -107,6 +107,11 @@ public final class RateScheduler: Sendable {
             return cls
         }
         self.state = Mutex(State(get: make(.get), post: make(.post), delete: make(.delete)))
+    }
+
+    /// The current window of each token for `methodClass` (1 s + margin, wider after 429s).
+    public func windows(_ methodClass: MethodClass) -> [Double] {
+        state.withLock { $0.with(methodClass) { $0.limiters.map(\.window) } }
     }
 
     /// Requests waiting for `methodClass` right now.
@@ -181,13 +186,21 @@ public final class RateScheduler: Sendable {
         return try result.get()
     }
 
-    /// Pauses one token's class until `until` (monotonic seconds), after an upstream 429.
+    /// A 429 widens the token class's window by this much (the margin was too small for the
+    /// jitter between our sends and Astro's receipts), up to `maxWindowSeconds`.
+    public static let widenStepSeconds = 0.05
+    public static let maxWindowSeconds = 1.25
+
+    /// Pauses one token's class until `until` (monotonic seconds), after an upstream 429, and
+    /// widens its window so the next bursts leave Astro more room.
     public func pause(tokenId: String, _ methodClass: MethodClass, until: Double) {
         state.withLock { state in
             guard let index = tokens.firstIndex(where: { $0.id == tokenId }) else { return }
             state.with(methodClass) {
                 $0.limiters[index].pause(until: until)
+                $0.limiters[index].widen(by: Self.widenStepSeconds, upTo: Self.maxWindowSeconds)
                 $0.localShare?[index].pause(until: until)
+                $0.localShare?[index].widen(by: Self.widenStepSeconds, upTo: Self.maxWindowSeconds)
             }
         }
         if let shared {

@@ -26,7 +26,8 @@ extension RateScheduler {
             let (wanted, limiterLimit, window) = state.withLock { state in
                 state.with(methodClass) { cls -> (Int, Int, Double) in
                     if cls.queue.isEmpty { cls.pumping = false }
-                    return (cls.queue.count, cls.limiters[0].limit, cls.limiters[0].window)
+                    // The widest token window: Redis applies one window to the whole pool.
+                    return (cls.queue.count, cls.limiters[0].limit, cls.limiters.map(\.window).max()!)
                 }
             }
             if wanted == 0 { return }

@@ -9,7 +9,8 @@
 /// clock and network jitter between us and Astro.
 public struct SlidingWindowLimiter: Sendable, Equatable {
     public let limit: Int
-    public let window: Double
+    /// One second plus the margin; widened after an upstream 429 (`widen`).
+    public private(set) var window: Double
     private var ring: [Double]
     private var next = 0
     /// After an upstream 429 the class is paused until this time.
@@ -27,7 +28,7 @@ public struct SlidingWindowLimiter: Sendable, Equatable {
 
     /// The limit for `documented` grants per second with `headroom` (e.g. 0.9 → 90 %) and
     /// `marginSeconds` added to the window.
-    public init(documented: Int, headroom: Double = 1.0, marginSeconds: Double = 0.05) {
+    public init(documented: Int, headroom: Double = 1.0, marginSeconds: Double = 0.01) {
         self.init(limit: max(1, Int((Double(documented) * headroom).rounded(.down))), window: 1.0 + marginSeconds)
     }
 
@@ -48,5 +49,11 @@ public struct SlidingWindowLimiter: Sendable, Equatable {
     /// Holds every grant back until `until` (Astro said 429: it was over its limit).
     public mutating func pause(until: Double) {
         pausedUntil = max(pausedUntil, until)
+    }
+
+    /// Astro counted more than we did: the margin was too small for the jitter between our sends
+    /// and its receipts. Widens the window by `step`, to at most `maximum`; never narrows it.
+    public mutating func widen(by step: Double, upTo maximum: Double) {
+        window = max(window, min(window + step, maximum))
     }
 }
