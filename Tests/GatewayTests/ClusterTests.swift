@@ -169,6 +169,47 @@ import Upstream
         #expect(simulator.stats().rateLimited == 0)
     }
 
+    @Test func passwordProtectedRedisWorksAndThePasswordNeverShows() async throws {
+        let password = "redis-pass-7f3a9c1e5b"
+        let redis = try RedisServer(password: password)
+        let yaml = """
+            cluster:
+              redis: { url: \(redis.url), passwordEnv: TEST_REDIS_PASSWORD }
+              expectedReplicas: 2
+            """
+        let gateway = try TestGateway.start(
+            upstream: nil, extraYAML: yaml, limits: Self.astroLimits, environment: ["TEST_REDIS_PASSWORD": password])
+        defer { gateway.stop() }
+        var seen: [String] = []
+        for i in 0..<3 {
+            let r = try rawRequest(
+                port: gateway.port, method: "POST", target: "/v1/organizations/clorg1/workspaces",
+                headers: [gateway.auth, ("Content-Type", "application/json"), ("Idempotency-Key", "pw-\(i)")],
+                body: Self.createBody("pw-\(i)"))
+            #expect(r.status == 200)
+            seen.append(r.text + r.headers.map { $0.name + $0.value }.joined())
+        }
+        #expect(gateway.instance.cluster?.redisUp == true)
+        #expect(gateway.instance.cluster?.slots.counts.redisFailures == 0)
+        seen.append(try rawRequest(port: gateway.adminPort, method: "GET", target: "/readyz").text)
+        seen.append(try rawRequest(port: gateway.adminPort, method: "GET", target: "/metrics").text)
+        for text in seen { #expect(!text.contains(password)) }
+
+        // A wrong password: Redis refuses, the gateway says AUTH failed and falls back.
+        let wrong = try TestGateway.start(
+            upstream: nil, extraYAML: yaml, limits: Self.astroLimits,
+            environment: ["TEST_REDIS_PASSWORD": "not-the-password-123"])
+        defer { wrong.stop() }
+        let refused = try rawRequest(
+            port: wrong.port, method: "POST", target: "/v1/organizations/clorg1/workspaces",
+            headers: [wrong.auth, ("Content-Type", "application/json")], body: Self.createBody("wrong"))
+        #expect(refused.status == 200, "the fallback still serves: \(refused.status)")
+        #expect(wrong.instance.cluster?.redisUp == false)
+        let ready = try rawRequest(port: wrong.adminPort, method: "GET", target: "/readyz")
+        #expect(ready.text.contains("\"redis\":\"down\""))
+        #expect(!ready.text.contains("not-the-password-123"))
+    }
+
     @Test func configRefusesInlineRedisPasswordsAndTLS() throws {
         let cases: [(String, String)] = [
             ("cluster:\n  redis: { url: redis://:secret@127.0.0.1:6379/0 }\n  expectedReplicas: 2\n", "credentials"),

@@ -38,7 +38,8 @@ public final class GatewayInstance: Sendable {
         let tokens = try config.resolveTokens(environment: environment)
         self.audit = try Self.openAudit(config, environment: environment, files: auditFiles)
         if let settings = config.cluster {
-            let cluster = try GatewayCluster(config: config, settings: settings, environment: environment)
+            let cluster = try GatewayCluster(
+                config: config, settings: settings, environment: environment, logger: logger)
             self.cluster = cluster
             self.idempotency = cluster.idempotency
         } else {

@@ -1,3 +1,4 @@
+import Logging
 import Upstream
 
 /// The state this replica shares with the others (`cluster:` in gateway.yaml): one Redis
@@ -9,7 +10,9 @@ public final class GatewayCluster: Sendable {
     public let slots: SharedSlots
     public let idempotency: SharedIdempotencyStore
 
-    init(config: GatewayConfig, settings: GatewayConfig.Cluster, environment: [String: String]) throws {
+    init(
+        config: GatewayConfig, settings: GatewayConfig.Cluster, environment: [String: String], logger: Logger
+    ) throws {
         self.settings = settings
         var password: String?
         if let reference = settings.password {
@@ -26,7 +29,14 @@ public final class GatewayCluster: Sendable {
                 commandTimeoutSeconds: settings.commandTimeoutSeconds))
         slots = SharedSlots(
             client: client, keyPrefix: settings.keyPrefix, expectedReplicas: settings.expectedReplicas,
-            window: 1 + config.upstream.windowMarginSeconds, probeIntervalSeconds: settings.probeIntervalSeconds)
+            window: 1 + config.upstream.windowMarginSeconds, probeIntervalSeconds: settings.probeIntervalSeconds,
+            onTransition: { down, message in
+                if down {
+                    logger.error("cluster: \(message)", metadata: ["redis": "\(settings.redisURL)"])
+                } else {
+                    logger.notice("cluster: \(message)", metadata: ["redis": "\(settings.redisURL)"])
+                }
+            })
         // A pending claim outlives the longest a request can take (queue wait + upstream timeout):
         // after that a replica that died mid-request no longer blocks the key.
         idempotency = SharedIdempotencyStore(

@@ -17,6 +17,8 @@ public final class SharedSlots: Sendable {
     private let acquireScript = RedisScript(SharedSlots.acquireSource)
     private let pauseScript = RedisScript(SharedSlots.pauseSource)
     private let clock: @Sendable () -> Double
+    /// Told when Redis is lost or comes back (for the log): (is down, why).
+    private let onTransition: @Sendable (Bool, String) -> Void
 
     public struct Counters: Sendable, Equatable {
         /// Grants made from the local share while Redis was unavailable.
@@ -39,8 +41,10 @@ public final class SharedSlots: Sendable {
     ///   - probeIntervalSeconds: how often a replica in fallback asks Redis again.
     public init(
         client: RedisClient, keyPrefix: String, expectedReplicas: Int, window: Double, probeIntervalSeconds: Double,
-        clock: @escaping @Sendable () -> Double = UpstreamClock.now
+        clock: @escaping @Sendable () -> Double = UpstreamClock.now,
+        onTransition: @escaping @Sendable (Bool, String) -> Void = { _, _ in }
     ) {
+        self.onTransition = onTransition
         self.client = client
         self.keyPrefix = keyPrefix
         self.expectedReplicas = max(1, expectedReplicas)
@@ -82,14 +86,15 @@ public final class SharedSlots: Sendable {
         let result = await acquireScript.run(on: client, keys: keys, arguments: arguments)
         switch result {
         case .failure(let error):
-            record(failure: true)
+            record(failure: true, error.description)
             return .failure(error)
         case .success(let reply):
             guard let items = reply.array, let wait = items.first?.integer else {
                 // A script error is a Redis fault too (wrong type under our key, OOM): do not
                 // grant on it, fall back.
-                record(failure: true)
-                return .failure(RedisUnavailable("unexpected answer to the slot script: \(reply)"))
+                let error = RedisUnavailable("unexpected answer to the slot script: \(reply)")
+                record(failure: true, error.description)
+                return .failure(error)
             }
             record(failure: false)
             let granted = items.dropFirst().compactMap { $0.integer.map { $0 - 1 } }
@@ -105,13 +110,26 @@ public final class SharedSlots: Sendable {
         let key = pauseKey(scope: scope, tokenId: tokenId, methodClass)
         let result = await pauseScript.run(
             on: client, keys: [key], arguments: [String(Int((seconds * 1e6).rounded(.up)))])
-        if case .failure = result { record(failure: true) }
+        if case .failure(let error) = result { record(failure: true, error.description) }
     }
 
-    private func record(failure: Bool) {
+    private func record(failure: Bool, _ why: String = "") {
         let now = clock()
-        health.withLock { failure ? $0.failed(now: now) : $0.succeeded(now: now) }
+        let changed = health.withLock { health -> Bool in
+            let wasDown = health.isDown
+            if failure { health.failed(now: now) } else { health.succeeded(now: now) }
+            return wasDown != health.isDown
+        }
         if failure { counters.withLock { $0.redisFailures += 1 } }
+        guard changed else { return }
+        if failure {
+            onTransition(
+                true,
+                "\(why): rate slots come from this replica's share (limit / \(expectedReplicas)) after one window, "
+                    + "until Redis answers again")
+        } else {
+            onTransition(false, "Redis answers again: rate slots are shared again (after a settling period)")
+        }
     }
 
     /// KEYS: n ring keys, then n pause keys (one per token). ARGV: limit, window (µs), wanted.

@@ -7,6 +7,7 @@ final class RedisServer: @unchecked Sendable {
     // Invariant behind `@unchecked Sendable`: `process` is replaced only by `start()` and read by
     // `kill()`; tests call both from one task, never concurrently.
     let port: Int
+    let password: String?
     private var process: Process?
 
     static var binary: String? {
@@ -15,8 +16,9 @@ final class RedisServer: @unchecked Sendable {
         }
     }
 
-    init(port: Int? = nil) throws {
+    init(port: Int? = nil, password: String? = nil) throws {
         self.port = port ?? Self.freePort()
+        self.password = password
         try start()
     }
 
@@ -28,17 +30,19 @@ final class RedisServer: @unchecked Sendable {
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = [
-            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
-            "--protected-mode", "yes", "--loglevel", "warning",
-        ]
+        process.arguments =
+            [
+                "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
+                "--protected-mode", "yes", "--loglevel", "warning",
+            ] + (password.map { ["--requirepass", $0] } ?? [])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
         self.process = process
         // Ready when it answers PING.
         let client = RedisClient(
-            options: RedisOptions(endpoint: RedisEndpoint(host: "127.0.0.1", port: port), reconnectBackoffSeconds: 0))
+            options: RedisOptions(
+                endpoint: RedisEndpoint(host: "127.0.0.1", port: port), password: password, reconnectBackoffSeconds: 0))
         defer { client.close() }
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
