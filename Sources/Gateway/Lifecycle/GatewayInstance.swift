@@ -166,6 +166,7 @@ public final class GatewayInstance: Sendable {
     public func start() throws {
         try server.start()
         try admin?.start()
+        cluster?.announce()
     }
 
     /// Re-reads gateway.yaml, keys.yaml, policies.yaml and token references, validates all of it,

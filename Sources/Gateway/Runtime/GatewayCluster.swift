@@ -9,11 +9,13 @@ public final class GatewayCluster: Sendable {
     public let client: RedisClient
     public let slots: SharedSlots
     public let idempotency: SharedIdempotencyStore
+    let logger: Logger
 
     init(
         config: GatewayConfig, settings: GatewayConfig.Cluster, environment: [String: String], logger: Logger
     ) throws {
         self.settings = settings
+        self.logger = logger
         var password: String?
         if let reference = settings.password {
             do {
@@ -46,6 +48,28 @@ public final class GatewayCluster: Sendable {
 
     /// Whether Redis answered the last command (false: the local fallback is in force).
     public var redisUp: Bool { !slots.isDown }
+
+    /// Says at start whether Redis answers, so a wrong URL or password shows before traffic does.
+    func announce() {
+        let settings = settings
+        let logger = logger
+        client.submit([Array("PING".utf8)]) { result in
+            let metadata: Logger.Metadata = [
+                "redis": "\(settings.redisURL)", "expectedReplicas": "\(settings.expectedReplicas)",
+            ]
+            switch result {
+            case .success(.status("PONG")):
+                logger.notice(
+                    "cluster: Redis answers; rate slots and idempotency records are shared", metadata: metadata)
+            case .success(let reply):
+                logger.error(
+                    "cluster: Redis refused PING (\(reply)); until it answers, the local share applies",
+                    metadata: metadata)
+            case .failure(let error):
+                logger.error("cluster: \(error); until it answers, the local share applies", metadata: metadata)
+            }
+        }
+    }
 
     func close() { client.close() }
 }
