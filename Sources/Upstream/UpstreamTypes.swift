@@ -79,16 +79,19 @@ public struct UpstreamResponse: Sendable {
 
 /// Why an upstream exchange produced no response. Maps to 502 / 504 at the gateway edge.
 public enum TransportError: Error, Sendable, Equatable {
-    /// Could not connect, DNS failed, TLS failed: the request did not reach Astro.
+    /// Could not connect, DNS failed, TLS failed, and not one byte of the request was sent: the
+    /// request did not reach Astro.
     case unreachable(String)
     /// Connected, but no complete answer in time: the request may have reached Astro.
     case timeout(String)
-    /// Connected, but the answer was malformed, truncated or over the size cap.
+    /// The request was (at least partly) sent, but the answer was malformed, truncated, reset or
+    /// over the size cap: Astro may have acted on it.
     case badResponse(String)
     /// The caller gave up (client left, shutdown) before the exchange finished.
     case cancelled
 
-    /// True when Astro cannot have seen the request, so even a write may be retried.
+    /// True only when Astro provably cannot have seen the request (nothing was sent), so even a
+    /// write may be retried.
     public var requestNeverSent: Bool {
         if case .unreachable = self { return true }
         return false

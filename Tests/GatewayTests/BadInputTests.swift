@@ -1,5 +1,6 @@
 import Foundation
 import Gateway
+import Synchronization
 import Testing
 import Upstream
 
@@ -62,6 +63,27 @@ import Upstream
         defer { gateway2.stop() }
         let r2 = try rawRequest(port: gateway2.port, target: "/v1/organizations", headers: [gateway2.auth])
         #expect(r2.status == 502)
+    }
+
+    /// An upstream that read the whole request and answered garbage may have acted on it: the
+    /// write is a 502 "bad response" and reaches it exactly once (curl reports HTTP/0.9-style
+    /// garbage as an unsupported protocol, which used to read as "never sent" and was retried).
+    @Test func aWriteAnsweredWithGarbageIsSentOnceAnd502() throws {
+        let accepted = Atomic<Int>(0)
+        let garbage = try RawTCPServer { fd in
+            accepted.add(1, ordering: .relaxed)
+            RawTCPServer.readHead(fd)
+            RawTCPServer.send(fd, "HELLO THERE\r\n\r\n")
+        }
+        defer { garbage.close() }
+        let gateway = try TestGateway.start(upstream: garbage.baseURL)
+        defer { gateway.stop() }
+        let r = try rawRequest(
+            port: gateway.port, method: "POST", target: "/v1/organizations/clorg1/workspaces",
+            headers: [gateway.auth, ("Content-Type", "application/json")], body: Array("{}".utf8))
+        #expect(r.status == 502)
+        #expect(r.message.contains("bad response"), "\(r.message)")
+        #expect(accepted.load(ordering: .relaxed) == 1)
     }
 
     @Test func clientLeavingWhileUpstreamWorksFreesItsState() async throws {

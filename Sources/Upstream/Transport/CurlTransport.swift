@@ -316,14 +316,18 @@ final class Transfer: @unchecked Sendable {
         let reason = String(cString: curl_easy_strerror(code))
         var connectTime = 0
         _ = agw_easy_getinfo_long(easy, CURLINFO_CONNECT_TIME_T, &connectTime)
+        // Bytes of the request curl sent: once any left, Astro may have acted on it, whatever
+        // came back (curl reports an HTTP/0.9-style garbage answer as an unsupported protocol).
+        var requestBytes = 0
+        _ = agw_easy_getinfo_long(easy, CURLINFO_REQUEST_SIZE, &requestBytes)
         let error: TransportError
         switch code {
         case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_CONNECT,
             CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE,
             CURLE_UNSUPPORTED_PROTOCOL, CURLE_URL_MALFORMAT:
-            error = .unreachable(reason)
+            error = requestBytes > 0 ? .badResponse(reason) : .unreachable(reason)
         case CURLE_OPERATION_TIMEDOUT:
-            error = connectTime == 0 ? .unreachable("connect timed out") : .timeout(reason)
+            error = connectTime == 0 && requestBytes == 0 ? .unreachable("connect timed out") : .timeout(reason)
         case CURLE_WRITE_ERROR where tooLarge:
             error = .badResponse("response larger than \(options.maxResponseBytes) bytes")
         default:

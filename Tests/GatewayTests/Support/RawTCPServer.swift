@@ -46,11 +46,15 @@ final class RawTCPServer: @unchecked Sendable {
 
     func close() { shutdown(fd, Int32(SHUT_RDWR)); Glibc.close(fd) }
 
-    /// Reads until the end of the request head (enough for these scripts: GETs without bodies).
+    /// Reads until the end of the request head (a small body sent with it may be read too).
     static func readHead(_ fd: Int32) {
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
-        while !(buffer.count >= 4 && Array(buffer.suffix(4)) == [13, 10, 13, 10]) {
+        func headComplete() -> Bool {
+            buffer.count >= 4
+                && (0...(buffer.count - 4)).contains { buffer[$0..<($0 + 4)].elementsEqual([13, 10, 13, 10]) }
+        }
+        while !headComplete() {
             let n = recv(fd, &chunk, chunk.count, 0)
             if n <= 0 { return }
             buffer.append(contentsOf: chunk[0..<n])
