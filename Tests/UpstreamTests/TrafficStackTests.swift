@@ -240,6 +240,83 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
         #expect(refused.count == 3)  // never reached Astro: safe to retry a write
     }
 
+    /// `timeoutSeconds` bounds the whole exchange with Astro, retries and backoff included: a GET
+    /// to an upstream that never answers is not given a fresh timeout per retry.
+    @Test func theTimeoutBoundsAllAttemptsOfAnExchange() async {
+        let hanging = ScriptedTransport { request, _ throws(TransportError) in
+            // As curl does: wait out the transfer's own timeout, then give up.
+            try? await Task.sleep(for: .seconds(request.timeoutSeconds))
+            throw .timeout("slow")
+        }
+        let dispatcher = UpstreamDispatcher(
+            transport: hanging,
+            schedulers: ["default": RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits())])
+        var get = request("GET")
+        get.timeoutSeconds = 1
+        let started = UpstreamClock.now()
+        let outcome = await dispatcher.perform(
+            DispatchRequest(request: get, keyId: "a", pool: "default", deadline: started + 30))
+        guard case .failure(.transport(.timeout)) = outcome.result else {
+            Issue.record("expected a timeout, got \(outcome.result)")
+            return
+        }
+        let given = hanging.sent.withLock { $0.reduce(0) { $0 + $1.request.timeoutSeconds } }
+        #expect(given <= 1.0 + 1e-9, "attempts were given \(given) s in all")
+        #expect(UpstreamClock.now() - started < 2.5)
+
+        // 503s answered at once: retried, but every attempt's timeout is what is left of the budget.
+        let unavailable = ScriptedTransport { _, _ in
+            try? await Task.sleep(for: .milliseconds(20))
+            return UpstreamResponse(status: 503, headers: HeaderList(), body: [])
+        }
+        let d2 = UpstreamDispatcher(
+            transport: unavailable,
+            schedulers: ["default": RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits())])
+        let retried = await d2.perform(
+            DispatchRequest(request: get, keyId: "a", pool: "default", deadline: UpstreamClock.now() + 30))
+        #expect((try? retried.result.get().status) == 503)
+        let budgets = unavailable.sent.withLock { $0.map(\.request.timeoutSeconds) }
+        #expect(budgets.count == 3)
+        #expect(budgets.first == 1 && zip(budgets, budgets.dropFirst()).allSatisfy { $1 < $0 }, "\(budgets)")
+    }
+
+    /// A 429 that is the final answer (retries used up) tells the client when to come back, even
+    /// when Astro did not: `Retry-After` in whole seconds, at least 1.
+    @Test func aFinal429WithoutRetryAfterGetsOne() async throws {
+        let always429 = ScriptedTransport { _, _ in UpstreamResponse(status: 429, headers: HeaderList(), body: []) }
+        let dispatcher = UpstreamDispatcher(
+            transport: always429,
+            schedulers: ["default": RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits())],
+            max429Retries: 1)
+        let outcome = await dispatcher.perform(
+            DispatchRequest(request: request(), keyId: "a", pool: "default", deadline: UpstreamClock.now() + 30))
+        let response = try outcome.result.get()
+        #expect(response.status == 429)
+        #expect(always429.count == 2)
+        let retryAfter = try #require(response.headers["retry-after"].flatMap { Int($0) })
+        #expect(retryAfter >= 1 && retryAfter <= 5)
+        #expect(response.headers.values("retry-after").count == 1)
+    }
+
+    /// The client's `Retry-After` is when this token class may send again (here a concurrent 429
+    /// paused it for 8 s), not the raw value of the response that happened to be last (1 s).
+    @Test func aFinal429sRetryAfterIsThePauseEnd() async throws {
+        let scheduler = RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits())
+        let transport = ScriptedTransport { _, _ in
+            scheduler.pause(tokenId: "t", .post, until: UpstreamClock.now() + 8)
+            return UpstreamResponse(status: 429, headers: HeaderList([("Retry-After", "1")]), body: [])
+        }
+        let dispatcher = UpstreamDispatcher(
+            transport: transport, schedulers: ["default": scheduler], max429Retries: 0)
+        let outcome = await dispatcher.perform(
+            DispatchRequest(request: request(), keyId: "a", pool: "default", deadline: UpstreamClock.now() + 30))
+        let response = try outcome.result.get()
+        #expect(response.status == 429)
+        #expect(response.headers.values("retry-after").count == 1)
+        let retryAfter = try #require(response.headers["retry-after"].flatMap { Int($0) })
+        #expect(retryAfter >= 6 && retryAfter <= 8, "Retry-After \(retryAfter)")
+    }
+
     @Test func twoHundredIdenticalGetsMakeOneCall() async {
         let calls = Counter()
         let coalescer = Coalescer<Int>()

@@ -211,6 +211,13 @@ public final class RateScheduler: Sendable {
         dispatch(methodClass)
     }
 
+    /// Until when (monotonic seconds) one token's class is paused after upstream 429s; nil for an
+    /// unknown token.
+    public func pausedUntil(tokenId: String, _ methodClass: MethodClass) -> Double? {
+        guard let index = tokens.firstIndex(where: { $0.id == tokenId }) else { return nil }
+        return state.withLock { $0.with(methodClass) { $0.limiters[index].pausedUntil } }
+    }
+
     /// Refuses new requests and answers every waiting one `.shuttingDown` (the caller answers 503
     /// "not sent" and audits it). Returns how many were waiting.
     @discardableResult

@@ -52,7 +52,9 @@ public struct DispatchOutcome: Sendable {
 /// inject the granted token → send → on an upstream 429 pause that token's class and re-queue at
 /// the front (Astro did not process it, so this is safe for every method). GETs are also retried,
 /// within the deadline, on 5xx and network errors; writes are retried only when the request
-/// provably never reached Astro.
+/// provably never reached Astro. The request's `timeoutSeconds` is the budget of the whole
+/// exchange with Astro: every attempt and the backoff between them (queue waits are bounded by the
+/// deadline instead). A final 429 tells the client when this token class may send again.
 public final class UpstreamDispatcher: Sendable {
     public let schedulers: [String: RateScheduler]
     let transport: any UpstreamSending
@@ -86,6 +88,8 @@ public final class UpstreamDispatcher: Sendable {
         }
         var front = false
         var otherRetries = 0
+        // What is left of the exchange's time budget (spent by attempts and backoff, not queueing).
+        var budget = dispatch.request.timeoutSeconds
         while true {
             let grant: Grant
             do {
@@ -104,33 +108,50 @@ public final class UpstreamDispatcher: Sendable {
             outcome.attempts += 1
             var request = dispatch.request
             request.headers.append("Authorization", "Bearer \(grant.tokenSecret)")
+            request.timeoutSeconds = budget
             let started = clock()
-            let response: UpstreamResponse
+            var response: UpstreamResponse
             do {
                 response = try await transport.send(request)
             } catch {
                 outcome.upstreamSeconds += clock() - started
+                budget -= clock() - started
                 outcome.result = .failure(.transport(error))
                 let retryable =
                     error != .cancelled && otherRetries < maxGetRetries
                     && (methodClass == .get || error.requestNeverSent)
-                if retryable, await backoff(attempt: otherRetries, deadline: dispatch.deadline) {
+                if retryable,
+                    await backoff(
+                        attempt: otherRetries, deadline: dispatch.deadline, budget: &budget,
+                        total: dispatch.request.timeoutSeconds)
+                {
                     otherRetries += 1
                     continue
                 }
                 return outcome
             }
             outcome.upstreamSeconds += clock() - started
-            outcome.result = .success(response)
-            if response.status == 429 && outcome.upstream429s < max429Retries {
-                outcome.upstream429s += 1
-                let delay = Self.retryAfter(response.headers["retry-after"]) ?? Self.jittered(outcome.upstream429s)
+            budget -= clock() - started
+            if response.status == 429 {
+                let delay = Self.retryAfter(response.headers["retry-after"]) ?? Self.jittered(outcome.upstream429s + 1)
                 scheduler.pause(tokenId: grant.tokenId, methodClass, until: clock() + delay)
-                front = true
-                continue
+                // Re-sent only while the budget leaves a useful attempt (a quarter of it).
+                if outcome.upstream429s < max429Retries && budget >= 0.25 * dispatch.request.timeoutSeconds {
+                    outcome.upstream429s += 1
+                    outcome.result = .success(response)
+                    front = true
+                    continue
+                }
+                // The final answer: the client's Retry-After is when this token class may send
+                // again (its pause may be longer than this response said), in whole seconds ≥ 1.
+                let pausedUntil = scheduler.pausedUntil(tokenId: grant.tokenId, methodClass) ?? clock() + delay
+                response.headers.set("Retry-After", String(max(1, Int((pausedUntil - clock()).rounded(.up)))))
             }
+            outcome.result = .success(response)
             if methodClass == .get && response.status >= 500 && otherRetries < maxGetRetries,
-                await backoff(attempt: otherRetries, deadline: dispatch.deadline)
+                await backoff(
+                    attempt: otherRetries, deadline: dispatch.deadline, budget: &budget,
+                    total: dispatch.request.timeoutSeconds)
             {
                 otherRetries += 1
                 continue
@@ -139,11 +160,15 @@ public final class UpstreamDispatcher: Sendable {
         }
     }
 
-    /// Sleeps before a retry if the deadline leaves room; false when it does not (or cancelled).
-    private func backoff(attempt: Int, deadline: Double) async -> Bool {
+    /// Sleeps before a retry if the deadline and the exchange's budget leave room for it and for a
+    /// useful attempt after it (a quarter of `total`); false when they do not (or cancelled). The
+    /// sleep is taken from `budget`.
+    private func backoff(attempt: Int, deadline: Double, budget: inout Double, total: Double) async -> Bool {
         let delay = 0.1 * Double(1 << attempt) * Double.random(in: 0.5...1.0)
-        guard clock() + delay < deadline, !Task.isCancelled else { return false }
+        guard clock() + delay < deadline, budget - delay >= 0.25 * total, !Task.isCancelled else { return false }
+        let started = clock()
         try? await Task.sleep(for: .seconds(delay))
+        budget -= clock() - started
         return !Task.isCancelled
     }
 
