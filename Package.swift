@@ -29,8 +29,9 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"])]),
         // Redis for shared rate slots and idempotency records across replicas (cluster.redis only).
         .systemLibrary(
-            name: "CHiredis", pkgConfig: "hiredis",
-            providers: [.apt(["libhiredis-dev"])]),
+            // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM refuses with a
+            // warning on every build; the shim includes <hiredis/hiredis.h> from /usr/include.
+            name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(
             name: "COpenSSL", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),

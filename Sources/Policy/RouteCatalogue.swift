@@ -1,7 +1,11 @@
 import Foundation
 
 /// One Astro v1 operation: a method on a path template, named by its operationId.
-public struct Route: Sendable, Hashable {
+///
+/// A class, not a struct: every request's lookup hands a route around (into the normalized
+/// request, the decision, the audit record), and copying five strings and an array cost a
+/// retain/release storm per request in profiles. Immutable, so sharing one instance is safe.
+public final class Route: Sendable, Hashable {
     public enum Segment: Sendable, Hashable {
         case literal(String)
         case parameter(String)
@@ -15,13 +19,32 @@ public struct Route: Sendable, Hashable {
     public let summary: String
     public let segments: [Segment]
 
+    /// How many literal segments the template has; the more specific route wins a tie.
+    let literalCount: Int
+
+    public init(
+        method: String, template: String, operationId: String, family: String, summary: String,
+        segments: [Segment]
+    ) {
+        self.method = method
+        self.template = template
+        self.operationId = operationId
+        self.family = family
+        self.summary = summary
+        self.segments = segments
+        self.literalCount = segments.reduce(0) { if case .literal = $1 { $0 + 1 } else { $0 } }
+    }
+
     public var parameterNames: [String] {
         segments.compactMap { if case .parameter(let name) = $0 { name } else { nil } }
     }
 
-    /// How many literal segments the template has; the more specific route wins a tie.
-    var literalCount: Int {
-        segments.reduce(0) { if case .literal = $1 { $0 + 1 } else { $0 } }
+    /// A route is its method and template (the catalogue never lists one twice).
+    public static func == (a: Route, b: Route) -> Bool { a.method == b.method && a.template == b.template }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(method)
+        hasher.combine(template)
     }
 }
 
@@ -97,24 +120,20 @@ public final class RouteCatalogue: Sendable {
     /// Looks up already-decoded path segments (relative to `/v1`, without the leading empty one).
     public func lookup<S: StringProtocol>(method: String, segments: [S]) -> RouteLookup {
         guard let candidates = bySegmentCount[segments.count] else { return .notFound }
-        // Indices, not `for route in`: a Route is several strings and an array, and copying each
-        // candidate cost a retain/release storm on every request.
-        var best: (index: Int, score: Int)?
-        var allowed: Set<String> = []
-        for i in candidates.indices where Self.matches(candidates[i], segments) {
-            allowed.insert(candidates[i].method)
-            guard candidates[i].method == method else { continue }
-            let score = candidates[i].literalCount
-            if best == nil || score > best!.score { best = (i, score) }
+        var best: Route?
+        for route in candidates where route.method == method && Self.matches(route, segments) {
+            if best == nil || route.literalCount > best!.literalCount { best = route }
         }
-        if let best {
-            let route = candidates[best.index]
+        if let route = best {
             var params: [String: String] = [:]
             for (seg, value) in zip(route.segments, segments) {
                 if case .parameter(let name) = seg { params[name] = String(value) }
             }
             return .matched(route, parameters: params)
         }
+        // Only a refusal pays for the Allow list.
+        var allowed: Set<String> = []
+        for route in candidates where Self.matches(route, segments) { allowed.insert(route.method) }
         if allowed.isEmpty { return .notFound }
         return .methodNotAllowed(allowed: allowed.sorted())
     }

@@ -8,24 +8,34 @@ import Upstream
 /// (audit writer counters, queue depths, connections) are read at scrape time.
 public final class GatewayMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
-    /// Series already registered, by name and label values: building a descriptor and asking the
-    /// registry on every request showed up in profiles, a dictionary probe does not.
-    private let counters = Mutex<[String: Counter]>([:])
-    private let histograms = Mutex<[String: ValueHistogram]>([:])
+    /// Series already registered, by metric and label values: building a descriptor and asking
+    /// the registry on every request showed up in profiles, a dictionary probe does not. The label
+    /// names are fixed per metric, so the values alone tell series apart.
+    private let counters = Mutex<[SeriesKey: Counter]>([:])
+    private let histograms = Mutex<[SeriesKey: ValueHistogram]>([:])
 
-    private func counter(_ metric: String, _ help: String, _ labels: [(String, String)]) -> Counter {
-        let key = metric + labels.map { "\u{1}\($0.0)=\($0.1)" }.joined()
+    struct SeriesKey: Hashable {
+        let metric: String
+        let values: [String]
+    }
+
+    private func counter(_ metric: String, _ help: String, _ names: [String], _ values: [String]) -> Counter {
+        let key = SeriesKey(metric: metric, values: values)
         if let existing = counters.withLock({ $0[key] }) { return existing }
-        let made = registry.makeCounter(descriptor: Self.name(metric, "total", help), labels: labels)
+        let made = registry.makeCounter(
+            descriptor: Self.name(metric, "total", help), labels: Array(zip(names, values)))
         counters.withLock { $0[key] = made }
         return made
     }
 
-    private func histogram(_ metric: String, _ help: String, _ labels: [(String, String)]) -> ValueHistogram {
-        let key = metric + labels.map { "\u{1}\($0.0)=\($0.1)" }.joined()
+    private func histogram(_ metric: String, _ help: String, _ names: [String], _ values: [String])
+        -> ValueHistogram
+    {
+        let key = SeriesKey(metric: metric, values: values)
         if let existing = histograms.withLock({ $0[key] }) { return existing }
         let made = registry.makeValueHistogram(
-            descriptor: Self.name(metric, "seconds", help), labels: labels, buckets: durationBuckets)
+            descriptor: Self.name(metric, "seconds", help), labels: Array(zip(names, values)),
+            buckets: durationBuckets)
         histograms.withLock { $0[key] = made }
         return made
     }
@@ -46,44 +56,44 @@ public final class GatewayMetrics: Sendable {
     func requestFinished(_ context: RequestContext, durationSeconds: Double) {
         counter(
             "requests", "Requests answered, by key, policy, operation, decision and status.",
+            ["key", "policy", "operation", "decision", "status"],
             [
-                ("key", Self.label(context.keyName)), ("policy", Self.label(context.policy)),
-                ("operation", Self.label(context.operationId)), ("decision", context.decision),
-                ("status", String(context.status)),
+                Self.label(context.keyName), Self.label(context.policy), Self.label(context.operationId),
+                context.decision, String(context.status),
             ]
         ).increment()
-        histogram("request_duration", "Time from request line to answer.", [("decision", context.decision)])
+        histogram("request_duration", "Time from request line to answer.", ["decision"], [context.decision])
             .record(durationSeconds)
         if let tokenId = context.tokenId, let upstreamStatus = context.upstreamStatus {
             let methodClass = MethodClass(method: context.request.method).rawValue
             counter(
                 "upstream_requests", "Answers from Astro, by token, method class and status.",
-                [("token", tokenId), ("class", methodClass), ("status", String(upstreamStatus))]
+                ["token", "class", "status"], [tokenId, methodClass, String(upstreamStatus)]
             ).increment()
             if context.upstream429s > 0 {
                 counter(
-                    "upstream_429", "Upstream 429s absorbed and re-queued.",
-                    [("token", tokenId), ("class", methodClass)]
+                    "upstream_429", "Upstream 429s absorbed and re-queued.", ["token", "class"],
+                    [tokenId, methodClass]
                 )
                 .increment(by: Int64(context.upstream429s))
             }
             if let queueMs = context.queueMs {
                 histogram(
-                    "queue_wait", "Time waiting for a rate-limit slot.", [("token", tokenId), ("class", methodClass)]
+                    "queue_wait", "Time waiting for a rate-limit slot.", ["token", "class"], [tokenId, methodClass]
                 )
                 .record(queueMs / 1000)
             }
         }
         if let role = context.coalesced {
-            counter("coalesced", "GETs by coalescing role.", [("role", role)]).increment()
+            counter("coalesced", "GETs by coalescing role.", ["role"], [role]).increment()
         }
         if context.note?.hasPrefix("idempotent replay") == true {
-            counter("idempotent_replays", "POSTs answered from the idempotency store.", []).increment()
+            counter("idempotent_replays", "POSTs answered from the idempotency store.", [], []).increment()
         }
     }
 
     public func configReload(success: Bool) {
-        counter("config_reloads", "Configuration reloads by result.", [("result", success ? "success" : "failure")])
+        counter("config_reloads", "Configuration reloads by result.", ["result"], [success ? "success" : "failure"])
             .increment()
     }
 

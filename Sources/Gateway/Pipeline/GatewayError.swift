@@ -38,7 +38,18 @@ public enum JSONText {
     /// no intermediate strings; U+2028/U+2029 are escaped so a line stays one line everywhere).
     public static func appendQuoted(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        let hex = Array("0123456789abcdef".utf8)
+        // Almost every value (ids, paths, names) is printable ASCII with nothing to escape: copy
+        // it in one go. Audit encoding of each request showed the byte loop in profiles.
+        let plain = s.utf8.withContiguousStorageIfAvailable { bytes in
+            guard bytes.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) else { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if plain == true {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
+        let hex: StaticString = "0123456789abcdef"
         var utf8 = s.utf8.makeIterator()
         var pending: [UInt8] = []
         while let b = utf8.next() {
@@ -49,7 +60,7 @@ public enum JSONText {
             case 13: out += [92, 114]
             case 9: out += [92, 116]
             case 0..<0x20, 0x7F:
-                out += [92, 117, 48, 48, hex[Int(b >> 4)], hex[Int(b & 0xF)]]
+                out += [92, 117, 48, 48, hex.utf8Start[Int(b >> 4)], hex.utf8Start[Int(b & 0xF)]]
             case 0xE2:
                 // U+2028 / U+2029 are E2 80 A8 / E2 80 A9.
                 pending = [b]

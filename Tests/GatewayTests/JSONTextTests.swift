@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+
+@testable import Gateway
+
+/// `JSONText.appendQuoted` writes every audit and error string: whatever the input (quotes,
+/// backslashes, control bytes, U+2028/2029, non-ASCII), the output must parse back to the same
+/// string, and must stay on one line (audit records are JSON lines).
+@Suite struct JSONTextTests {
+    static func roundTrip(_ s: String) throws -> String {
+        var out: [UInt8] = []
+        JSONText.appendQuoted(s, to: &out)
+        #expect(!out.contains(10) && !out.contains(13), "quoted text must stay on one line: \(s.debugDescription)")
+        #expect(!String(decoding: out, as: UTF8.self).contains("\u{2028}"))
+        let parsed = try JSONSerialization.jsonObject(with: Data(out), options: [.fragmentsAllowed])
+        return try #require(parsed as? String)
+    }
+
+    @Test(arguments: [
+        "", "plain-ascii_id-123", "/v1/organizations/x?limit=10", "quote\"inside", "back\\slash",
+        "line\nbreak", "tab\there", "cr\rhere", "nul\u{0}byte", "del\u{7F}", "\u{1F}unit-sep",
+        "sep\u{2028}and\u{2029}", "é and 日本 and 🚀", "\u{E2}", "trailing\\",
+    ])
+    func knownHostileStringsRoundTrip(_ s: String) throws {
+        #expect(try Self.roundTrip(s) == s)
+    }
+
+    @Test func randomStringsRoundTrip() throws {
+        var rng = SystemRandomNumberGenerator()
+        let alphabet: [Character] = [
+            "a", "Z", "0", " ", "\"", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{1}", "\u{7F}", "\u{2028}",
+            "\u{2029}", "\u{2027}", "é", "€", "🚀", "\u{FFFD}",
+        ]
+        for _ in 0..<2000 {
+            let length = Int.random(in: 0...24, using: &rng)
+            let s = String((0..<length).map { _ in alphabet.randomElement(using: &rng)! })
+            #expect(try Self.roundTrip(s) == s)
+        }
+    }
+}
