@@ -102,6 +102,30 @@ public enum TransportError: Error, Sendable, Equatable {
 /// The libcurl transport implements it; tests use purpose-built ones.
 public protocol UpstreamSending: Sendable {
     func send(_ request: UpstreamRequest) async throws(TransportError) -> UpstreamResponse
+
+    /// The same exchange without a Swift task: `completion` runs exactly once, on whatever thread
+    /// finishes the exchange (keep it short). Cancelling `cancellation` abandons the exchange
+    /// (the completion then gets `.cancelled`).
+    func start(
+        _ request: UpstreamRequest, cancellation: Cancellation,
+        completion: @escaping @Sendable (Result<UpstreamResponse, TransportError>) -> Void)
+}
+
+extension UpstreamSending {
+    /// For transports that only have the async form (tests): a task per exchange.
+    public func start(
+        _ request: UpstreamRequest, cancellation: Cancellation,
+        completion: @escaping @Sendable (Result<UpstreamResponse, TransportError>) -> Void
+    ) {
+        let task = Task {
+            do throws(TransportError) {
+                completion(.success(try await send(request)))
+            } catch {
+                completion(.failure(error))
+            }
+        }
+        cancellation.onCancel { task.cancel() }
+    }
 }
 
 /// Headers that describe one connection, not the message: never forwarded in either direction.

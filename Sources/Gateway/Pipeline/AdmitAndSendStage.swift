@@ -3,11 +3,18 @@ import Policy
 import Upstream
 
 extension Pipeline {
-    /// Admit and Send: the traffic-control stack paces the request under the pool's per-token
-    /// limits (identical concurrent GETs share one call), adds the pooled token, and sends.
-    func send(
-        _ normalized: NormalizedRequest, pool: String, runtime: GatewayRuntime, context: inout RequestContext
-    ) async throws(GatewayError) -> ServerResponse {
+    /// What Admit and Send needs, built from the request: the dispatch (pool, key, deadline,
+    /// headers for Astro, the policy's cap) and the wait the client accepts.
+    struct SendPlan: Sendable {
+        let dispatch: DispatchRequest
+        let maxWait: Double
+        /// Set when the GET may share an identical in-flight call.
+        let coalescingKey: String?
+    }
+
+    func plan(
+        _ normalized: NormalizedRequest, pool: String, runtime: GatewayRuntime, context: RequestContext
+    ) throws(GatewayError) -> SendPlan {
         let request = context.request
         let config = runtime.config
         var maxWait = config.queue.maxWaitSeconds
@@ -33,8 +40,23 @@ extension Pipeline {
                 guard let key = holder.current.keys.key(id: keyId) else { return false }
                 return !key.isRevoked(at: Date()) && !key.isExpired(at: Date())
             })
-        let dispatcher = runtime.dispatcher
-        if request.method != "GET" {
+        var coalescingKey: String?
+        if request.method == "GET" && config.coalescingEnabled {
+            coalescingKey = [
+                pool, normalized.upstreamTarget, config.upstream.apiVersion,
+                request.headers["accept"] ?? "", request.headers["accept-encoding"] ?? "",
+            ].joined(separator: "\u{0}")
+        }
+        return SendPlan(dispatch: dispatch, maxWait: maxWait, coalescingKey: coalescingKey)
+    }
+
+    /// Admit and Send: the traffic-control stack paces the request under the pool's per-token
+    /// limits (identical concurrent GETs share one call), adds the pooled token, and sends.
+    func send(
+        _ normalized: NormalizedRequest, pool: String, runtime: GatewayRuntime, context: inout RequestContext
+    ) async throws(GatewayError) -> ServerResponse {
+        let plan = try plan(normalized, pool: pool, runtime: runtime, context: context)
+        if context.request.method != "GET" {
             // A write's intent is on disk before Astro can see the write: after a crash, an intent
             // with no outcome says "may have reached Astro".
             do {
@@ -44,25 +66,26 @@ extension Pipeline {
                 throw GatewayError(503, "audit log unavailable, the request was not sent: \(error.reason)")
             }
         }
-        let outcome: DispatchOutcome
-        if request.method == "GET" && config.coalescingEnabled {
-            let fingerprint = [
-                pool, normalized.upstreamTarget, config.upstream.apiVersion,
-                request.headers["accept"] ?? "", request.headers["accept-encoding"] ?? "",
-            ].joined(separator: "\u{0}")
-            guard
-                let (shared, role) = await runtime.coalescer.run(
-                    key: fingerprint, { await dispatcher.perform(dispatch) })
+        let dispatcher = runtime.dispatcher
+        let dispatch = plan.dispatch
+        if let key = plan.coalescingKey {
+            guard let (shared, role) = await runtime.coalescer.run(key: key, { await dispatcher.perform(dispatch) })
             else {
-                throw GatewayError(
-                    503, "request cancelled before Astro answered (client left or gateway shutting down)")
+                throw Self.gatewayError(for: .transport(.cancelled), maxWait: plan.maxWait)
             }
-            outcome = shared
             context.coalesced = role.rawValue
-        } else {
-            outcome = await dispatcher.perform(dispatch)
-            if request.method == "GET" { context.coalesced = CoalescedRole.leader.rawValue }
+            return try answer(shared, plan: plan, context: &context)
         }
+        let outcome = await dispatcher.perform(dispatch)
+        if context.request.method == "GET" { context.coalesced = CoalescedRole.leader.rawValue }
+        return try answer(outcome, plan: plan, context: &context)
+    }
+
+    /// Turns what the traffic-control stack brought back into the client's answer (Astro's, with
+    /// the gateway's headers added, or a gateway error) and notes it in the context.
+    func answer(_ outcome: DispatchOutcome, plan: SendPlan, context: inout RequestContext) throws(GatewayError)
+        -> ServerResponse
+    {
         context.tokenId = outcome.tokenId
         context.queueMs = outcome.queueSeconds * 1000
         context.upstreamMs = outcome.upstreamSeconds * 1000
@@ -80,7 +103,7 @@ extension Pipeline {
             headers.fields += extra.fields
             return ServerResponse(status: upstreamResponse.status, headers: headers, body: upstreamResponse.body)
         case .failure(let failure):
-            var error = Self.gatewayError(for: failure, maxWait: maxWait)
+            var error = Self.gatewayError(for: failure, maxWait: plan.maxWait)
             error.headers.fields += extra.fields
             switch failure {
             case .admission(.shuttingDown): context.note = "not sent: gateway shutting down"

@@ -49,23 +49,39 @@ public final class Pipeline: HTTPHandler {
         var response: ServerResponse
         do throws(GatewayError) {
             switch try prepare(&context, runtime: runtime) {
+            case .forward(let prepared) where request.method == "GET":
+                // A read needs no durable intent and no idempotency record: it can go upstream
+                // and come back without a Swift task (see TaskFreeForward.swift).
+                return .later { reply, cancellation in
+                    self.forwardWithoutTask(prepared, cancellation: cancellation, reply: reply)
+                }
             case .forward(let prepared): return .proceed(prepared: prepared)
             case .answer(let answer): response = answer
             }
         } catch {
             response = error.response(requestId: context.requestId)
         }
+        let decided = response
+        let recorded = context
+        return .later { reply, _ in self.completeWithoutTask(decided, recorded, reply: reply) }
+    }
+
+    /// Seals and audits an answer, then replies from the audit writer's completion (group commit
+    /// keeps batching; no task waits for the record).
+    func completeWithoutTask(
+        _ answer: ServerResponse, _ context: RequestContext, reply: @escaping @Sendable (ServerResponse) -> Void
+    ) {
+        var response = answer
+        var context = context
         seal(&response, &context)
         let decided = response
         let recorded = context
-        return .later { reply in
-            self.audit.append(AuditRecords.make(recorded, phase: "request")) { outcome in
-                var answer = decided
-                var context = recorded
-                if case .failure(let error) = outcome { self.auditFailed(error, &answer, &context) }
-                self.finish(context)
-                reply(answer)
-            }
+        audit.append(AuditRecords.make(recorded, phase: recorded.intentWritten ? "outcome" : "request")) { outcome in
+            var answer = decided
+            var context = recorded
+            if case .failure(let error) = outcome { self.auditFailed(error, &answer, &context) }
+            self.finish(context)
+            reply(answer)
         }
     }
 

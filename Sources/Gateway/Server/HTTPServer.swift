@@ -152,7 +152,7 @@ public final class HTTPServer: Sendable {
         let deadline = MonotonicClock.now() + timeoutSeconds
         while suspendedRequests > 0 && MonotonicClock.now() < deadline { usleep(5000) }
         if suspendedRequests > 0 {
-            for state in suspended.withLock({ Array($0.values) }) { state.cancelTask() }
+            for state in suspended.withLock({ Array($0.values) }) { state.cancellation.cancel() }
             let hardDeadline = MonotonicClock.now() + 5
             while suspendedRequests > 0 && MonotonicClock.now() < hardDeadline { usleep(5000) }
         }
@@ -203,7 +203,7 @@ public final class HTTPServer: Sendable {
         guard let reqCls, let raw = reqCls.pointee else { return }
         reqCls.pointee = nil
         let state = Unmanaged<RequestState>.fromOpaque(raw).takeRetainedValue()
-        state.task?.cancel()
+        state.cancellation.cancel()
         server.counters.withLock { $0.live -= 1 }
         // Never handed to the handler: MHD answered it itself, or the client left mid-request.
         if state.phase == .new || state.phase == .receiving, let onAbandoned = server.onAbandoned {
@@ -268,13 +268,15 @@ public final class HTTPServer: Sendable {
             case .later(let start):
                 state.phase = .processing
                 MHD_suspend_connection(connection)
-                server.counters.withLock { $0.suspended += 1 }
+                let key = server.track(state)
                 let suspendedConnection = SuspendedConnection(pointer: connection)
-                start { response in
-                    state.setResponse(response)
-                    server.counters.withLock { $0.suspended -= 1 }
-                    suspendedConnection.resume()
-                }
+                start(
+                    { response in
+                        state.cancellation.finish()
+                        state.setResponse(response)
+                        server.untrack(key)
+                        suspendedConnection.resume()
+                    }, state.cancellation)
                 return .YES
             case .proceed(let prepared):
                 state.phase = .processing
@@ -305,17 +307,30 @@ public final class HTTPServer: Sendable {
     ) {
         let prepared = PreparedBox(value: prepared)
         let suspendedConnection = SuspendedConnection(pointer: connection)
+        let key = track(state)
+        let handler = self.handler
+        let task = Task {
+            let response = await handler.respond(to: request, prepared: prepared.value)
+            state.cancellation.finish()
+            state.setResponse(response)
+            self.untrack(key)
+            suspendedConnection.resume()
+        }
+        state.cancellation.onCancel { task.cancel() }
+    }
+
+    /// A suspended request: counted (drain waits for these) and visible to the disconnect
+    /// watcher and to `stop()`, which cancel it through its `cancellation`.
+    private func track(_ state: RequestState) -> ObjectIdentifier {
         let key = ObjectIdentifier(state)
         counters.withLock { $0.suspended += 1 }
         suspended.withLock { $0[key] = state }
-        let handler = self.handler
-        state.task = Task {
-            let response = await handler.respond(to: request, prepared: prepared.value)
-            state.setResponse(response)
-            self.suspended.withLock { _ = $0.removeValue(forKey: key) }
-            self.counters.withLock { $0.suspended -= 1 }
-            suspendedConnection.resume()
-        }
+        return key
+    }
+
+    private func untrack(_ key: ObjectIdentifier) {
+        suspended.withLock { _ = $0.removeValue(forKey: key) }
+        counters.withLock { $0.suspended -= 1 }
     }
 
     private func queue(_ response: ServerResponse, on connection: OpaquePointer) -> MHD_Result {
@@ -352,11 +367,11 @@ public final class HTTPServer: Sendable {
         let thread = Thread { [weak self] in
             while let self, self.watcherRunning.load(ordering: .acquiring) {
                 let states = self.suspended.withLock { Array($0.values) }
-                for state in states where state.fd >= 0 && state.task != nil {
+                for state in states where state.fd >= 0 && !state.cancellation.isCancelled {
                     var byte: UInt8 = 0
                     let n = recv(state.fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
                     if n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-                        state.cancelTask()
+                        state.cancellation.cancel()
                     }
                 }
                 usleep(100_000)
@@ -394,9 +409,8 @@ struct SuspendedConnection: @unchecked Sendable {
 ///
 /// Invariant behind `@unchecked Sendable`: the plain fields are touched only from libmicrohttpd
 /// callbacks for this connection, which MHD serializes (one thread owns a connection at a time);
-/// `task` is set on that thread before the connection can be resumed and read by the watcher only
-/// through `cancelTask()` under `lock`; the response crosses from the task to the MHD thread
-/// under `lock`.
+/// `cancellation` is itself thread-safe (the watcher and `stop()` cancel through it); the
+/// response crosses from whichever thread answers to the MHD thread under `lock`.
 final class RequestState: @unchecked Sendable {
     enum Phase { case new, receiving, processing, answered }
 
@@ -410,23 +424,17 @@ final class RequestState: @unchecked Sendable {
     var clientAddress = ""
     var fd: Int32 = -1
     let receivedAt = MonotonicClock.now()
-    private let lock = Mutex<(response: ServerResponse?, task: Task<Void, Never>?)>((nil, nil))
+    let cancellation = Cancellation()
+    private let lock = Mutex<ServerResponse?>(nil)
 
     init(rawTarget: String) { self.rawTarget = rawTarget }
 
-    var task: Task<Void, Never>? {
-        get { lock.withLock { $0.task } }
-        set { lock.withLock { $0.task = newValue } }
-    }
-
-    func cancelTask() { lock.withLock { $0.task?.cancel() } }
-
-    func setResponse(_ response: ServerResponse) { lock.withLock { $0.response = response } }
+    func setResponse(_ response: ServerResponse) { lock.withLock { $0 = response } }
 
     func takeResponse() -> ServerResponse? {
-        lock.withLock { state in
-            defer { state.response = nil }
-            return state.response
+        lock.withLock { response in
+            defer { response = nil }
+            return response
         }
     }
 }

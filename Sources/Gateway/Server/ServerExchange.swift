@@ -53,7 +53,11 @@ public enum ImmediateAnswer: Sendable {
     case proceed(prepared: (any Sendable)?)
     /// Answer later without a Swift task: the server suspends the connection and calls `start`
     /// with a `reply` function; calling `reply` (once, from any thread) answers and resumes.
-    case later(start: @Sendable (_ reply: @escaping @Sendable (ServerResponse) -> Void) -> Void)
+    /// `cancellation` fires when the client is seen to leave or the server stops: whatever the
+    /// handler started registers there how to stop it (it must still call `reply`).
+    case later(
+        start: @Sendable (_ reply: @escaping @Sendable (ServerResponse) -> Void, _ cancellation: Cancellation) -> Void
+    )
 }
 
 /// What the server adapter calls for every complete request. `answerImmediately` runs on the

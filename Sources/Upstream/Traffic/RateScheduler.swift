@@ -119,16 +119,14 @@ public final class RateScheduler: Sendable {
         state.withLock { $0.with(methodClass) { $0.queue.count } }
     }
 
-    /// Waits for a slot. Throws at once when the queue is full or the computed wait already
-    /// exceeds `deadline` (monotonic seconds); throws `.cancelled` when the task is cancelled while
-    /// waiting (the request is then never sent). `front` re-queues a request ahead of its key's
-    /// others (after an upstream 429, which means Astro did not process it).
-    public func admit(
-        _ methodClass: MethodClass, keyId: String, deadline: Double, front: Bool = false
-    ) async throws(AdmissionError) -> Grant {
-        let now = clock()
-        // Fast path: nothing queued and a slot free now.
-        let immediate: Result<Grant, AdmissionError>? = state.withLock { state in
+    /// The decision that needs no waiting: a grant when nothing is queued and a slot is free now,
+    /// a refusal when the queue is full or the estimated wait already passes `deadline`; nil when
+    /// the request has to queue. Synchronous, so a request that can go now needs no task.
+    public func immediate(
+        _ methodClass: MethodClass, keyId: String, deadline: Double, front: Bool = false, now: Double? = nil
+    ) -> Result<Grant, AdmissionError>? {
+        let now = now ?? clock()
+        return state.withLock { state in
             if state.shuttingDown { return .failure(.shuttingDown) }
             return state.with(methodClass) { cls -> Result<Grant, AdmissionError>? in
                 let (index, slot) = Self.earliest(cls.limiters, now: now)
@@ -148,7 +146,19 @@ public final class RateScheduler: Sendable {
                 return nil
             }
         }
-        if let immediate { return try immediate.get() }
+    }
+
+    /// Waits for a slot. Throws at once when the queue is full or the computed wait already
+    /// exceeds `deadline` (monotonic seconds); throws `.cancelled` when the task is cancelled while
+    /// waiting (the request is then never sent). `front` re-queues a request ahead of its key's
+    /// others (after an upstream 429, which means Astro did not process it).
+    public func admit(
+        _ methodClass: MethodClass, keyId: String, deadline: Double, front: Bool = false
+    ) async throws(AdmissionError) -> Grant {
+        let now = clock()
+        if let immediate = immediate(methodClass, keyId: keyId, deadline: deadline, front: front, now: now) {
+            return try immediate.get()
+        }
 
         let id = state.withLock { state -> UInt64 in
             state.nextId += 1

@@ -73,90 +73,184 @@ public final class UpstreamDispatcher: Sendable {
         self.clock = clock
     }
 
+    /// Where one request stands between attempts.
+    struct Attempts {
+        var outcome: DispatchOutcome
+        /// Re-queue ahead of the key's other requests (after an upstream 429).
+        var front = false
+        var otherRetries = 0
+        /// What is left of the exchange's time budget (spent by attempts and backoff, not queueing).
+        var budget: Double
+    }
+
+    /// What to do after an attempt.
+    enum Verdict {
+        case done
+        /// Upstream 429: the token class is paused; admit again at the front.
+        case requeue
+        /// A GET's 5xx or network error (or a write that never left): back off, then admit again.
+        case backoff
+    }
+
+    /// Sends without a Swift task when it can: a slot free now (nothing queued, no policy cap,
+    /// single-process slots) goes straight to the transport, and an answer that needs no retry
+    /// completes on the transport thread. Anything that must wait (a queue, a 429, a retry's
+    /// backoff) continues in a task, with the same decisions as `perform(_:)`. `completion` runs
+    /// exactly once, on the transport thread or in that task.
+    public func perform(
+        _ dispatch: DispatchRequest, cancellation: Cancellation,
+        completion: @escaping @Sendable (DispatchOutcome) -> Void
+    ) {
+        guard let scheduler = schedulers[dispatch.pool] else {
+            return completion(DispatchOutcome(result: .failure(.unknownPool(dispatch.pool))))
+        }
+        let methodClass = dispatch.methodClass
+        let immediate =
+            dispatch.cap == nil
+            ? scheduler.immediate(methodClass, keyId: dispatch.keyId, deadline: dispatch.deadline) : nil
+        guard let immediate, !cancellation.isCancelled else {
+            let task = Task { completion(await self.perform(dispatch)) }
+            cancellation.onCancel { task.cancel() }
+            return
+        }
+        var attempts = Attempts(
+            outcome: DispatchOutcome(result: .failure(.unknownPool(dispatch.pool))),
+            budget: dispatch.request.timeoutSeconds)
+        let grant: Grant
+        switch immediate {
+        case .failure(let error):
+            attempts.outcome.result = .failure(.admission(error))
+            return completion(attempts.outcome)
+        case .success(let granted): grant = granted
+        }
+        attempts.outcome.tokenId = grant.tokenId
+        let sent = attempts
+        let started = clock()
+        transport.start(authorized(dispatch, grant, budget: attempts.budget), cancellation: cancellation) {
+            result in
+            var attempts = sent
+            let verdict = self.judge(
+                result, grant: grant, elapsed: self.clock() - started, dispatch, scheduler, &attempts)
+            if case .done = verdict { return completion(attempts.outcome) }
+            let handOver = attempts
+            let task = Task {
+                var attempts = handOver
+                completion(await self.run(dispatch, scheduler, &attempts, after: verdict))
+            }
+            cancellation.onCancel { task.cancel() }
+        }
+    }
+
     public func perform(_ dispatch: DispatchRequest) async -> DispatchOutcome {
         var outcome = DispatchOutcome(result: .failure(.unknownPool(dispatch.pool)))
         guard let scheduler = schedulers[dispatch.pool] else { return outcome }
-        let methodClass = dispatch.methodClass
         if let cap = dispatch.cap {
             do {
-                let capped = try await cap.admit(methodClass, keyId: dispatch.keyId, deadline: dispatch.deadline)
+                let capped = try await cap.admit(
+                    dispatch.methodClass, keyId: dispatch.keyId, deadline: dispatch.deadline)
                 outcome.queueSeconds += capped.queueSeconds
             } catch {
                 outcome.result = .failure(.admission(error))
                 return outcome
             }
         }
-        var front = false
-        var otherRetries = 0
-        // What is left of the exchange's time budget (spent by attempts and backoff, not queueing).
-        var budget = dispatch.request.timeoutSeconds
+        var attempts = Attempts(outcome: outcome, budget: dispatch.request.timeoutSeconds)
+        return await run(dispatch, scheduler, &attempts, after: nil)
+    }
+
+    /// Admit → send → judge, until the verdict is done. `after` continues from an attempt that
+    /// was already judged (the task-free path hands over here).
+    private func run(
+        _ dispatch: DispatchRequest, _ scheduler: RateScheduler, _ attempts: inout Attempts, after: Verdict?
+    ) async -> DispatchOutcome {
+        var verdict = after
         while true {
+            switch verdict {
+            case .done: return attempts.outcome
+            case .requeue: attempts.front = true
+            case .backoff:
+                guard
+                    await backoff(
+                        attempt: attempts.otherRetries, deadline: dispatch.deadline, budget: &attempts.budget,
+                        total: dispatch.request.timeoutSeconds)
+                else { return attempts.outcome }
+                attempts.otherRetries += 1
+            case nil: break
+            }
             let grant: Grant
             do {
                 grant = try await scheduler.admit(
-                    methodClass, keyId: dispatch.keyId, deadline: dispatch.deadline, front: front)
+                    dispatch.methodClass, keyId: dispatch.keyId, deadline: dispatch.deadline, front: attempts.front)
             } catch {
-                outcome.result = .failure(.admission(error))
-                return outcome
+                attempts.outcome.result = .failure(.admission(error))
+                return attempts.outcome
             }
-            outcome.queueSeconds += grant.queueSeconds
-            outcome.tokenId = grant.tokenId
+            attempts.outcome.queueSeconds += grant.queueSeconds
+            attempts.outcome.tokenId = grant.tokenId
             if grant.queueSeconds > 0, let check = dispatch.stillAuthorized, !check() {
-                outcome.result = .failure(.notAuthorizedAnymore)
-                return outcome
+                attempts.outcome.result = .failure(.notAuthorizedAnymore)
+                return attempts.outcome
             }
-            outcome.attempts += 1
-            var request = dispatch.request
-            request.headers.append("Authorization", "Bearer \(grant.tokenSecret)")
-            request.timeoutSeconds = budget
             let started = clock()
-            var response: UpstreamResponse
-            do {
-                response = try await transport.send(request)
+            let result: Result<UpstreamResponse, TransportError>
+            do throws(TransportError) {
+                result = .success(try await transport.send(authorized(dispatch, grant, budget: attempts.budget)))
             } catch {
-                outcome.upstreamSeconds += clock() - started
-                budget -= clock() - started
-                outcome.result = .failure(.transport(error))
-                let retryable =
-                    error != .cancelled && otherRetries < maxGetRetries
-                    && (methodClass == .get || error.requestNeverSent)
-                if retryable,
-                    await backoff(
-                        attempt: otherRetries, deadline: dispatch.deadline, budget: &budget,
-                        total: dispatch.request.timeoutSeconds)
-                {
-                    otherRetries += 1
-                    continue
-                }
-                return outcome
+                result = .failure(error)
             }
-            outcome.upstreamSeconds += clock() - started
-            budget -= clock() - started
+            verdict = judge(result, grant: grant, elapsed: clock() - started, dispatch, scheduler, &attempts)
+        }
+    }
+
+    /// The request as sent: the granted token added, the remaining budget as its timeout.
+    private func authorized(_ dispatch: DispatchRequest, _ grant: Grant, budget: Double) -> UpstreamRequest {
+        var request = dispatch.request
+        request.headers.append("Authorization", "Bearer \(grant.tokenSecret)")
+        request.timeoutSeconds = budget
+        return request
+    }
+
+    /// Records one attempt's result and decides what comes next. An upstream 429 pauses the
+    /// token's class here (Astro did not process the request, so re-sending is safe for every
+    /// method); a final 429 tells the client when that class may send again.
+    private func judge(
+        _ result: Result<UpstreamResponse, TransportError>, grant: Grant, elapsed: Double,
+        _ dispatch: DispatchRequest, _ scheduler: RateScheduler, _ attempts: inout Attempts
+    ) -> Verdict {
+        attempts.outcome.attempts += 1
+        attempts.outcome.upstreamSeconds += elapsed
+        attempts.budget -= elapsed
+        let methodClass = dispatch.methodClass
+        switch result {
+        case .failure(let error):
+            attempts.outcome.result = .failure(.transport(error))
+            let retryable =
+                error != .cancelled && attempts.otherRetries < maxGetRetries
+                && (methodClass == .get || error.requestNeverSent)
+            return retryable ? .backoff : .done
+        case .success(var response):
             if response.status == 429 {
-                let delay = Self.retryAfter(response.headers["retry-after"]) ?? Self.jittered(outcome.upstream429s + 1)
+                let delay =
+                    Self.retryAfter(response.headers["retry-after"]) ?? Self.jittered(attempts.outcome.upstream429s + 1)
                 scheduler.pause(tokenId: grant.tokenId, methodClass, until: clock() + delay)
                 // Re-sent only while the budget leaves a useful attempt (a quarter of it).
-                if outcome.upstream429s < max429Retries && budget >= 0.25 * dispatch.request.timeoutSeconds {
-                    outcome.upstream429s += 1
-                    outcome.result = .success(response)
-                    front = true
-                    continue
+                if attempts.outcome.upstream429s < max429Retries
+                    && attempts.budget >= 0.25 * dispatch.request.timeoutSeconds
+                {
+                    attempts.outcome.upstream429s += 1
+                    attempts.outcome.result = .success(response)
+                    return .requeue
                 }
                 // The final answer: the client's Retry-After is when this token class may send
                 // again (its pause may be longer than this response said), in whole seconds ≥ 1.
                 let pausedUntil = scheduler.pausedUntil(tokenId: grant.tokenId, methodClass) ?? clock() + delay
                 response.headers.set("Retry-After", String(max(1, Int((pausedUntil - clock()).rounded(.up)))))
             }
-            outcome.result = .success(response)
-            if methodClass == .get && response.status >= 500 && otherRetries < maxGetRetries,
-                await backoff(
-                    attempt: otherRetries, deadline: dispatch.deadline, budget: &budget,
-                    total: dispatch.request.timeoutSeconds)
-            {
-                otherRetries += 1
-                continue
+            attempts.outcome.result = .success(response)
+            if methodClass == .get && response.status >= 500 && attempts.otherRetries < maxGetRetries {
+                return .backoff
             }
-            return outcome
+            return .done
         }
     }
 

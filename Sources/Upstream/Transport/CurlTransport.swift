@@ -44,7 +44,8 @@ public final class CurlTransport: UpstreamSending {
 
     struct Inbox {
         var submitted: [Transfer] = []
-        var cancelled: [ObjectIdentifier] = []
+        /// Held strongly, so an identifier cannot be reused by a newer transfer before it is seen.
+        var cancelled: [Transfer] = []
         var stopping = false
     }
 
@@ -69,25 +70,36 @@ public final class CurlTransport: UpstreamSending {
     }
 
     public func send(_ request: UpstreamRequest) async throws(TransportError) -> UpstreamResponse {
-        let transfer = Transfer(request: request, options: options)
-        let shared = self.shared
+        let cancellation = Cancellation()
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation {
                 (continuation: CheckedContinuation<Result<UpstreamResponse, TransportError>, Never>) in
-                transfer.setContinuation(continuation)
-                // Wake the transport thread only when the inbox was empty: a non-empty inbox
-                // means a wakeup is already pending (saves a syscall per request under load).
-                let wasEmpty = shared.inbox.withLock { inbox -> Bool in
-                    inbox.submitted.append(transfer)
-                    return inbox.submitted.count == 1
-                }
-                if wasEmpty { curl_multi_wakeup(shared.multi) }
+                start(request, cancellation: cancellation) { continuation.resume(returning: $0) }
             }
         } onCancel: {
-            shared.inbox.withLock { $0.cancelled.append(ObjectIdentifier(transfer)) }
-            curl_multi_wakeup(shared.multi)
+            cancellation.cancel()
         }
         return try result.get()
+    }
+
+    /// Hands the transfer to the transport thread; `completion` runs on that thread.
+    public func start(
+        _ request: UpstreamRequest, cancellation: Cancellation,
+        completion: @escaping @Sendable (Result<UpstreamResponse, TransportError>) -> Void
+    ) {
+        let transfer = Transfer(request: request, options: options, completion: completion)
+        let shared = self.shared
+        // Wake the transport thread only when the inbox was empty: a non-empty inbox means a
+        // wakeup is already pending (saves a syscall per request under load).
+        let wasEmpty = shared.inbox.withLock { inbox -> Bool in
+            inbox.submitted.append(transfer)
+            return inbox.submitted.count == 1
+        }
+        if wasEmpty { curl_multi_wakeup(shared.multi) }
+        cancellation.onCancel {
+            shared.inbox.withLock { $0.cancelled.append(transfer) }
+            curl_multi_wakeup(shared.multi)
+        }
     }
 
     // MARK: - The curl thread
@@ -123,9 +135,9 @@ public final class CurlTransport: UpstreamSending {
                 active[ObjectIdentifier(transfer)] = transfer
                 curl_multi_add_handle(shared.multi, easy)
             }
-            for id in cancelled {
-                guard let transfer = active.removeValue(forKey: id) else {
-                    // Not started yet (or already done): mark it so it is never started.
+            for cancelledTransfer in cancelled {
+                guard let transfer = active.removeValue(forKey: ObjectIdentifier(cancelledTransfer)) else {
+                    // Already done (a cancel is always queued after its submit): nothing to stop.
                     continue
                 }
                 if let easy = transfer.easy { curl_multi_remove_handle(shared.multi, easy) }
@@ -162,9 +174,9 @@ public final class CurlTransport: UpstreamSending {
 
 /// One transfer: its easy handle, header list, and the bytes received so far.
 ///
-/// Invariant behind `@unchecked Sendable`: after submission, every field except the continuation
-/// is touched only by the curl thread (libcurl calls the write and header callbacks on it); the
-/// continuation is set before submission and resumed exactly once under `lock`.
+/// Invariant behind `@unchecked Sendable`: after submission, every field is touched only by the
+/// curl thread (libcurl calls the write and header callbacks on it); the completion is set at
+/// creation and called exactly once (guarded by `lock`).
 final class Transfer: @unchecked Sendable {
     let request: UpstreamRequest
     let options: TransportOptions
@@ -173,14 +185,16 @@ final class Transfer: @unchecked Sendable {
     var responseHeaders = HeaderList()
     var responseBody: [UInt8] = []
     var tooLarge = false
-    private let lock = Mutex<
-        (continuation: CheckedContinuation<Result<UpstreamResponse, TransportError>, Never>?, done: Bool)
-    >(
-        (nil, false))
+    private let completion: @Sendable (Result<UpstreamResponse, TransportError>) -> Void
+    private let done = Mutex(false)
 
-    init(request: UpstreamRequest, options: TransportOptions) {
+    init(
+        request: UpstreamRequest, options: TransportOptions,
+        completion: @escaping @Sendable (Result<UpstreamResponse, TransportError>) -> Void
+    ) {
         self.request = request
         self.options = options
+        self.completion = completion
     }
 
     deinit {
@@ -188,19 +202,12 @@ final class Transfer: @unchecked Sendable {
         if let headerList { curl_slist_free_all(headerList) }
     }
 
-    func setContinuation(_ c: CheckedContinuation<Result<UpstreamResponse, TransportError>, Never>) {
-        lock.withLock { $0.continuation = c }
-    }
-
     func finish(_ result: Result<UpstreamResponse, TransportError>) {
-        let continuation = lock.withLock {
-            state -> CheckedContinuation<Result<UpstreamResponse, TransportError>, Never>? in
-            guard !state.done else { return nil }
-            state.done = true
-            defer { state.continuation = nil }
-            return state.continuation
+        let first = done.withLock { done -> Bool in
+            defer { done = true }
+            return !done
         }
-        continuation?.resume(returning: result)
+        if first { completion(result) }
     }
 
     /// Hands the easy handle back to the transport thread for reuse, freeing the header list.
