@@ -47,7 +47,12 @@ public enum HeaderCheck {
         var authorizations = 0
         for header in headers {
             guard isToken(header.name) else { throw .invalidHeaderName }
-            let lowered = String(header.name.lowercased().map { $0 == "_" ? "-" : $0 })
+            // Bytes, not Characters: the name is an ASCII token (checked above), and this runs for
+            // every header of every request.
+            let lowered = String(
+                decoding: header.name.utf8.map { byte in
+                    byte == UInt8(ascii: "_") ? UInt8(ascii: "-") : (byte >= 65 && byte <= 90 ? byte | 0x20 : byte)
+                }, as: UTF8.self)
             if header.value.utf8.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) {
                 throw .invalidHeaderValue(name: lowered)
             }
@@ -86,7 +91,11 @@ public enum HeaderCheck {
                 case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
                     UInt8(ascii: "0")...UInt8(ascii: "9"):
                     true
-                default: Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
+                case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+                    UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+                    UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+                    true
+                default: false
                 }
             }
     }

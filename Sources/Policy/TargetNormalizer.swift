@@ -31,10 +31,7 @@ public struct TargetNormalizer: Sendable {
         try Self.checkPath(pathBytes)
         if let queryBytes { try Self.checkQuery(queryBytes) }
 
-        let prefix = Array("/v1/".utf8)
-        guard pathBytes.count >= prefix.count, Array(pathBytes[..<prefix.count]) == prefix else {
-            throw .notUnderV1
-        }
+        guard pathBytes.starts(with: "/v1/".utf8) else { throw .notUnderV1 }
         // Everything is ASCII from here on, so String(decoding:) is lossless.
         let path = String(decoding: pathBytes[3...], as: UTF8.self)
         let segments = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map(String.init)

@@ -32,6 +32,13 @@ public struct HeaderList: Sendable, Equatable, Sequence {
 }
 
 extension String {
+    /// ASCII lowercase (header names are ASCII tokens): cheaper than the Unicode-aware
+    /// `lowercased()`, and the same for every byte below 0x80.
+    @inlinable public var asciiLowercased: String {
+        guard utf8.contains(where: { $0 >= 65 && $0 <= 90 }) else { return self }
+        return String(decoding: utf8.map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+
     /// ASCII case-insensitive equality, as header names need (no locale, no allocation).
     @inlinable public func caseInsensitiveEquals(_ other: String) -> Bool {
         let a = utf8

@@ -18,7 +18,7 @@ public enum ForwardingHeaders {
         let nominated = connectionNominated(client)
         var out = HeaderList()
         for field in client {
-            let lower = field.name.lowercased()
+            let lower = field.name.asciiLowercased
             if dropped.contains(lower) || HopByHop.contains(lower) || nominated.contains(lower)
                 || lower.hasPrefix("x-gateway-")
             {
@@ -35,7 +35,7 @@ public enum ForwardingHeaders {
         let nominated = connectionNominated(upstream)
         var out = HeaderList()
         for field in upstream {
-            let lower = field.name.lowercased()
+            let lower = field.name.asciiLowercased
             if HopByHop.contains(lower) || nominated.contains(lower) || lower == "content-length" { continue }
             out.append(field.name, field.value)
         }
