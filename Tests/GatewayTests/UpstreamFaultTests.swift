@@ -1,0 +1,186 @@
+import Foundation
+import Testing
+
+@testable import Gateway
+
+/// The fault suite: for each way Astro (or the audit disk) can misbehave, what every client saw
+/// (status in Astro's error shape, time to answer within the configured timeouts), that the
+/// gateway kept serving other traffic meanwhile and after, that writes reached the upstream at
+/// most once, and that every request has its audit records (the chain verifies).
+/// Configured with `upstream.timeoutSeconds: 1` and `queue.maxWaitSeconds: 2`; docs/operations.md
+/// has the table ("What clients see when Astro misbehaves").
+@Suite(.serialized) struct UpstreamFaultTests {
+
+    @Test func connectionRefused() throws {
+        let h = try FaultHarness.start(.refused)
+        defer { h.stop() }
+        let run = h.run(FaultHarness.faulty, meanwhile: FaultHarness.gatewayOnly)
+        h.expectAnswers(run.faulty, status: 502, messageContains: "unreachable")
+        h.expectServedMeanwhile(run)
+        // Nothing was sent, so even writes were retried; none arrived.
+        #expect(h.upstream.received.isEmpty)
+        let finals = h.expectAudited(run.faulty + run.healthy)
+        // Provably not sent: no "may have reached Astro" note on the writes.
+        #expect(finals.values.allSatisfy { ($0["note"] as? String ?? "").isEmpty })
+        h.expectRecovers()
+    }
+
+    @Test func upstreamHostDoesNotResolve() throws {
+        // `.invalid` never resolves (RFC 2606).
+        let h = try FaultHarness.start(.none, baseURL: "http://astro-upstream.invalid/v1")
+        defer { h.stop() }
+        let run = h.run(FaultHarness.faulty, meanwhile: FaultHarness.gatewayOnly)
+        h.expectAnswers(run.faulty, status: 502, messageContains: "unreachable")
+        h.expectServedMeanwhile(run)
+        h.expectAudited(run.faulty + run.healthy)
+    }
+
+    @Test func acceptThenHang() throws {
+        let h = try FaultHarness.start(.hang)
+        defer { h.stop() }
+        let run = h.run(FaultHarness.faulty, meanwhile: FaultHarness.healthy)
+        h.expectAnswers(run.faulty, status: 504, messageContains: "did not answer in time")
+        h.expectServedMeanwhile(run, whileFaultyWereInFlight: true)
+        // The timeout is the whole exchange's budget: no second attempt, not even for the GET.
+        #expect(h.upstream.count("GET", "/deployments") == 1)
+        h.expectWritesReached(1)
+        let finals = h.expectAudited(run.faulty + run.healthy)
+        let writeNotes = run.faulty.filter { $0.call.method != "GET" }.compactMap { finals[$0.requestId ?? ""]?["note"] }
+        #expect(writeNotes.count == 2 && writeNotes.allSatisfy { ($0 as? String)?.contains("may have reached") == true })
+        h.expectRecovers()
+    }
+
+    @Test func slowHeaders() throws {
+        let h = try FaultHarness.start(.slowHeaders(intervalMs: 100))
+        defer { h.stop() }
+        let run = h.run(FaultHarness.faulty, meanwhile: FaultHarness.healthy)
+        h.expectAnswers(run.faulty, status: 504)
+        h.expectServedMeanwhile(run, whileFaultyWereInFlight: true)
+        h.expectWritesReached(1)
+        h.expectAudited(run.faulty + run.healthy)
+        h.expectRecovers()
+    }
+
+    @Test func slowBody() throws {
+        let h = try FaultHarness.start(.slowBody(intervalMs: 100))
+        defer { h.stop() }
+        let run = h.run(FaultHarness.faulty, meanwhile: FaultHarness.healthy)
+        h.expectAnswers(run.faulty, status: 504)
+        h.expectServedMeanwhile(run, whileFaultyWereInFlight: true)
+        h.expectWritesReached(1)
+        h.expectAudited(run.faulty + run.healthy)
+        h.expectRecovers()
+    }
+
+    @Test func resetMidBody() throws {
+        let h = try FaultHarness.start(.resetMidBody)
+        defer { h.stop() }
+        let run = h.run(FaultHarness.faulty, meanwhile: FaultHarness.healthy)
+        h.expectAnswers(run.faulty, status: 502, messageContains: "bad response")
+        h.expectServedMeanwhile(run)
+        // The read is retried (within the budget); the writes were sent and are not.
+        #expect((1...3).contains(h.upstream.count("GET", "/deployments")))
+        h.expectWritesReached(1)
+        h.expectAudited(run.faulty + run.healthy)
+        h.expectRecovers()
+    }
+
+    @Test func garbageStatusLine() throws {
+        let h = try FaultHarness.start(.garbageStatusLine)
+        defer { h.stop() }
+        let run = h.run(FaultHarness.faulty, meanwhile: FaultHarness.healthy)
+        h.expectAnswers(run.faulty, status: 502, messageContains: "bad response")
+        h.expectServedMeanwhile(run)
+        h.expectWritesReached(1)
+        h.expectAudited(run.faulty + run.healthy)
+        h.expectRecovers()
+    }
+
+    @Test func oversizedHeaders() throws {
+        // 200 KB in one header line: over curl's 100 KiB limit for a header.
+        let h = try FaultHarness.start(.oversizedHeaders(bytes: 200_000))
+        defer { h.stop() }
+        let run = h.run(FaultHarness.faulty, meanwhile: FaultHarness.healthy)
+        h.expectAnswers(run.faulty, status: 502, messageContains: "bad response")
+        h.expectServedMeanwhile(run)
+        h.expectWritesReached(1)
+        h.expectAudited(run.faulty + run.healthy)
+        h.expectRecovers()
+    }
+
+    /// A 429 means Astro did not process the request: it is re-queued (writes too) after the
+    /// token's class is paused; past the deadline the client gets a 429 with `Retry-After`.
+    func tooManyRequests(retryAfter: String?) throws {
+        let h = try FaultHarness.start(.tooManyRequests(retryAfter: retryAfter))
+        defer { h.stop() }
+        let faulty = Array(FaultHarness.faulty.prefix(2))  // a GET and a POST
+        // Other traffic: a method class that is not paused, and the gateway's own endpoint.
+        let run = h.run(
+            faulty, meanwhile: [.delete("/v1/organizations/clorg1/workspaces/clws1"), .get("/_gateway/whoami")])
+        h.expectAnswers(run.faulty, status: 429)
+        for o in run.faulty {
+            let value = o.response?.header("retry-after")
+            #expect(value.flatMap { Int($0) }.map { $0 >= 1 } == true, "Retry-After \(value ?? "none")")
+        }
+        h.expectServedMeanwhile(run)
+        // Re-sent at most max429Retries (3) times after the first.
+        #expect((1...4).contains(h.upstream.count("POST", "/deployments")))
+        #expect((1...4).contains(h.upstream.count("GET", "/deployments")))
+        h.expectAudited(run.faulty + run.healthy)
+        // After the pause the same calls go through.
+        h.upstream.fault = .none
+        Thread.sleep(forTimeInterval: 1.1)
+        h.expectRecovers()
+    }
+
+    @Test func a429StormWithRetryAfter() throws { try tooManyRequests(retryAfter: "1") }
+
+    @Test func a429StormWithoutRetryAfter() throws { try tooManyRequests(retryAfter: nil) }
+
+    /// Three 503s then 200s: the write meets the first and gets it (not retried: Astro may have
+    /// acted on it); the read retries through the other two and gets the 200.
+    @Test func a5xxBurst() throws {
+        let h = try FaultHarness.start(.unavailable(count: 3))
+        defer { h.stop() }
+        let write = h.call(FaultHarness.faulty[1])
+        h.expectAnswers([write], status: 503)
+        #expect(write.response?.json?["requestId"] as? String != write.requestId, "Astro's own error passes through")
+        let run = h.run([FaultHarness.faulty[0]], meanwhile: FaultHarness.healthy)
+        #expect(run.faulty[0].status == 200)
+        #expect(h.upstream.count("GET", "/deployments") == 3)
+        #expect(h.upstream.count("POST", "/deployments") == 1)
+        h.expectServedMeanwhile(run)
+        h.expectAudited([write] + run.faulty + run.healthy)
+        h.expectRecovers()
+    }
+
+    /// The audit disk fills: with `onFailure: reject` nothing is served unaudited (503, and a
+    /// write whose intent cannot be made durable is never sent); when space returns the gateway
+    /// recovers by itself and the chain verifies across the failure.
+    @Test func auditDiskFills() throws {
+        let disk = FailingFileSystem()
+        let h = try FaultHarness.start(.none, auditFiles: disk)
+        defer { h.stop() }
+        let before = h.run(FaultHarness.faulty, meanwhile: FaultHarness.healthy)
+        h.expectServedMeanwhile((faulty: [], healthy: before.faulty + before.healthy))
+        let received = h.upstream.received.count
+        disk.fail(true)
+        let during = h.run(FaultHarness.faulty, meanwhile: FaultHarness.healthy.filter { $0.method != "GET" })
+        h.expectAnswers(during.faulty + during.healthy, status: 503, messageContains: "audit log unavailable")
+        #expect(
+            !h.upstream.received.dropFirst(received).contains { $0.method != "GET" },
+            "a write was sent without a durable intent")
+        #expect((try? rawRequest(port: h.gateway.adminPort, target: "/readyz").status) == 503)
+        disk.fail(false)
+        var ready = false
+        for _ in 0..<60 where !ready {
+            ready = (try? rawRequest(port: h.gateway.adminPort, target: "/readyz").status) == 200
+            if !ready { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        #expect(ready)
+        let after = h.run(FaultHarness.faulty, meanwhile: FaultHarness.healthy)
+        h.expectServedMeanwhile((faulty: [], healthy: after.faulty + after.healthy))
+        // Everything that was served is on record, before and after; the chain verifies.
+        h.expectAudited(before.faulty + before.healthy + after.faulty + after.healthy)
+    }
+}
