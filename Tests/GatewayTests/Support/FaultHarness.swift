@@ -110,7 +110,9 @@ struct FaultHarness {
     ) {
         for o in observed {
             let label = "\(o.call.method) \(o.call.target)"
-            #expect(o.status == status, "\(label): \(o.status) \(o.response?.text ?? "no answer")", sourceLocation: sourceLocation)
+            #expect(
+                o.status == status, "\(label): \(o.status) \(o.response?.text ?? "no answer")",
+                sourceLocation: sourceLocation)
             let json = o.response?.json
             #expect(json?["statusCode"] as? Int == status, "\(label)", sourceLocation: sourceLocation)
             let message = json?["message"] as? String ?? ""
@@ -151,7 +153,9 @@ struct FaultHarness {
         upstream.fault = .none
         for c in Self.faulty {
             let o = call(c)
-            #expect(o.status == 200, "after the fault: \(c.method) \(c.target): \(o.status)", sourceLocation: sourceLocation)
+            #expect(
+                o.status == 200, "after the fault: \(c.method) \(c.target): \(o.status)", sourceLocation: sourceLocation
+            )
         }
         #expect(
             (try? rawRequest(port: gateway.adminPort, target: "/readyz").status) == 200, sourceLocation: sourceLocation)
@@ -176,7 +180,8 @@ struct FaultHarness {
             let mine = records.filter { $0["gatewayRequestId"] as? String == id }
             let phases = mine.compactMap { $0["phase"] as? String }
             // A write's intent is on disk before it can be sent; reads have one record.
-            let expected = o.call.method != "GET" && !o.call.target.hasPrefix("/_gateway/") ? ["intent", "outcome"] : ["request"]
+            let expected =
+                o.call.method != "GET" && !o.call.target.hasPrefix("/_gateway/") ? ["intent", "outcome"] : ["request"]
             #expect(phases == expected, "\(o.call.method) \(o.call.target): \(phases)", sourceLocation: sourceLocation)
             let final = mine.last
             #expect(final?["status"] as? Int == o.status, "\(o.call.target)", sourceLocation: sourceLocation)
