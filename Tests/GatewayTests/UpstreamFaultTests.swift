@@ -59,6 +59,7 @@ import Testing
         let run = h.run(FaultHarness.faulty, meanwhile: FaultHarness.healthy)
         h.expectAnswers(run.faulty, status: 504)
         h.expectServedMeanwhile(run, whileFaultyWereInFlight: true)
+        #expect(h.upstream.count("GET", "/deployments") == 1)
         h.expectWritesReached(1)
         h.expectAudited(run.faulty + run.healthy)
         h.expectRecovers()
@@ -70,6 +71,7 @@ import Testing
         let run = h.run(FaultHarness.faulty, meanwhile: FaultHarness.healthy)
         h.expectAnswers(run.faulty, status: 504)
         h.expectServedMeanwhile(run, whileFaultyWereInFlight: true)
+        #expect(h.upstream.count("GET", "/deployments") == 1)
         h.expectWritesReached(1)
         h.expectAudited(run.faulty + run.healthy)
         h.expectRecovers()
@@ -113,9 +115,11 @@ import Testing
     }
 
     /// A 429 means Astro did not process the request: it is re-queued (writes too) after the
-    /// token's class is paused; past the deadline the client gets a 429 with `Retry-After`.
-    func tooManyRequests(retryAfter: String?) throws {
-        let h = try FaultHarness.start(.tooManyRequests(retryAfter: retryAfter))
+    /// token's class is paused, up to 3 times; then the client gets a 429 with `Retry-After`
+    /// (whole seconds ≥ 1, when the class may send again): Astro's own 429 when the retries ran
+    /// out within `maxWaitSeconds`, the gateway's when the wait would pass it.
+    func tooManyRequests(retryAfter: String?, maxWaitSeconds: Double, astroAnswers: Bool) throws {
+        let h = try FaultHarness.start(.tooManyRequests(retryAfter: retryAfter), maxWaitSeconds: maxWaitSeconds)
         defer { h.stop() }
         let faulty = Array(FaultHarness.faulty.prefix(2))  // a GET and a POST
         // Other traffic: a method class that is not paused, and the gateway's own endpoint.
@@ -125,21 +129,32 @@ import Testing
         for o in run.faulty {
             let value = o.response?.header("retry-after")
             #expect(value.flatMap { Int($0) }.map { $0 >= 1 } == true, "Retry-After \(value ?? "none")")
+            let astros = (o.response?.json?["requestId"] as? String)?.hasPrefix("astro-") == true
+            #expect(astros == astroAnswers, "\(o.response?.text ?? "")")
         }
         h.expectServedMeanwhile(run)
-        // Re-sent at most max429Retries (3) times after the first.
-        #expect((1...4).contains(h.upstream.count("POST", "/deployments")))
-        #expect((1...4).contains(h.upstream.count("GET", "/deployments")))
-        h.expectAudited(run.faulty + run.healthy)
-        // After the pause the same calls go through.
-        h.upstream.fault = .none
-        Thread.sleep(forTimeInterval: 1.1)
+        // Sent once and re-sent at most 3 times.
+        let range = astroAnswers ? 4...4 : 1...4
+        #expect(range.contains(h.upstream.count("POST", "/deployments")))
+        #expect(range.contains(h.upstream.count("GET", "/deployments")))
+        let finals = h.expectAudited(run.faulty + run.healthy)
+        for o in run.faulty {
+            let absorbed = finals[o.requestId ?? ""]?["upstream429s"] as? Int ?? 0
+            #expect(astroAnswers ? absorbed == 3 : absorbed >= 1, "upstream429s \(absorbed)")
+        }
+        // Once the pause is over the same calls go through (they wait for it in the queue).
         h.expectRecovers()
     }
 
-    @Test func a429StormWithRetryAfter() throws { try tooManyRequests(retryAfter: "1") }
+    @Test func a429StormWithRetryAfter() throws {
+        try tooManyRequests(retryAfter: "1", maxWaitSeconds: 2, astroAnswers: false)
+    }
 
-    @Test func a429StormWithoutRetryAfter() throws { try tooManyRequests(retryAfter: nil) }
+    /// Without `Retry-After` the pauses are 0.5, 1 and 2 s: all three re-sends fit in 5 s, and
+    /// Astro's last 429 reaches the client with the gateway's `Retry-After` added.
+    @Test func a429StormWithoutRetryAfter() throws {
+        try tooManyRequests(retryAfter: nil, maxWaitSeconds: 5, astroAnswers: true)
+    }
 
     /// Three 503s then 200s: the write meets the first and gets it (not retried: Astro may have
     /// acted on it); the read retries through the other two and gets the 200.
