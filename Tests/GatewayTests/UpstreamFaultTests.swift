@@ -173,6 +173,26 @@ import Testing
         h.expectRecovers()
     }
 
+    /// The built-in simulator's own fault modes (`X-Simulator-Fault`, forwarded like any
+    /// end-to-end header): a hang is a 504 at the timeout; an Astro 503 is retried for a read
+    /// (each attempt asks for it again) and passed through once for a write; a delay within the
+    /// timeout is just slower.
+    @Test func simulatorFaultModes() throws {
+        let h = try FaultHarness.start(.none, simulator: true)
+        defer { h.stop() }
+        func with(_ c: ClientCall, _ fault: String) -> ClientCall {
+            ClientCall(method: c.method, target: c.target, headers: [("X-Simulator-Fault", fault)])
+        }
+        let hang = h.run(FaultHarness.faulty.map { with($0, "hang") }, meanwhile: [.get("/v1/organizations")])
+        h.expectAnswers(hang.faulty, status: 504)
+        h.expectServedMeanwhile(hang, whileFaultyWereInFlight: true)
+        let unavailable = h.run(FaultHarness.faulty.map { with($0, "status=503") }, meanwhile: [])
+        h.expectAnswers(unavailable.faulty, status: 503)
+        let delayed = h.call(with(.get("/v1/organizations/clorg1/deployments?d=1"), "delay=0.2"))
+        #expect(delayed.status == 200)
+        h.expectAudited(hang.faulty + hang.healthy + unavailable.faulty + [delayed])
+    }
+
     /// The audit disk fills: with `onFailure: reject` nothing is served unaudited (503, and a
     /// write whose intent cannot be made durable is never sent); when space returns the gateway
     /// recovers by itself and the chain verifies across the failure. The disk fills in the middle

@@ -8,6 +8,7 @@ import Testing
 struct ClientCall: Sendable {
     let method: String
     let target: String
+    var headers: [(String, String)] = []
     var body: [UInt8] { method == "POST" ? Array(#"{"name":"fault-test"}"#.utf8) : [] }
 
     static func get(_ target: String) -> ClientCall { ClientCall(method: "GET", target: target) }
@@ -53,12 +54,13 @@ struct FaultHarness {
     static let gatewayOnly: [ClientCall] = [.get("/_gateway/whoami")]
 
     static func start(
-        _ fault: UpstreamFault, baseURL: String? = nil, timeoutSeconds: Double = 1, maxWaitSeconds: Double = 2,
-        auditFiles: any AuditFileSystem = PosixAuditFileSystem()
+        _ fault: UpstreamFault, baseURL: String? = nil, simulator: Bool = false, timeoutSeconds: Double = 1,
+        maxWaitSeconds: Double = 2, auditFiles: any AuditFileSystem = PosixAuditFileSystem()
     ) throws -> FaultHarness {
         let upstream = try MisbehavingUpstream(fault)
         let gateway = try TestGateway.start(
-            upstream: baseURL ?? upstream.baseURL, extraYAML: "queue: { maxWaitSeconds: \(maxWaitSeconds) }\n",
+            upstream: simulator ? nil : baseURL ?? upstream.baseURL,
+            extraYAML: "queue: { maxWaitSeconds: \(maxWaitSeconds) }\n",
             auditFiles: auditFiles, timeoutSeconds: timeoutSeconds, connectTimeoutSeconds: 0.5)
         return FaultHarness(
             upstream: upstream, gateway: gateway, timeoutSeconds: timeoutSeconds, maxWaitSeconds: maxWaitSeconds)
@@ -76,7 +78,7 @@ struct FaultHarness {
     /// One call on a fresh connection (a failed read shows as `response == nil`).
     func call(_ c: ClientCall) -> Observed {
         let started = MonotonicClock.now()
-        var headers = [gateway.auth]
+        var headers = [gateway.auth] + c.headers
         if c.method == "POST" { headers.append(("Content-Type", "application/json")) }
         let response = try? rawRequest(
             port: gateway.port, method: c.method, target: c.target, headers: headers, body: c.body)
