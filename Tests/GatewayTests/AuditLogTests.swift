@@ -200,6 +200,34 @@ import Testing
         #expect(writer.counters.failures == 1)
     }
 
+    /// A disk that fills in the middle of a batch keeps what fits (whole records and part of the
+    /// next). The batch failed (its requests were refused), so the segment is cut back to its last
+    /// acknowledged record: the next segment continues from there and the chain verifies, with no
+    /// record of a refused request left on disk.
+    @Test func aDiskFillingMidBatchLeavesAChainThatVerifies() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let disk = FailingFileSystem()
+        let core = WriterCore(options: .init(directory: dir, key: key), files: disk, lastSeq: 0, lastMac: "")
+        try core.openSegment(now: Date())
+        _ = try core.append([record(1)], now: Date())
+        let first = try #require(segments(dir).first)
+        let size = try #require(AuditSegments.size(dir + "/" + first))
+        // Room for one more record and a half: the batch of three is cut inside its second record.
+        disk.fill(after: Int(Double(lines(dir, first).last!.utf8.count) * 1.5))
+        #expect(throws: AuditIOError.self) { _ = try core.append([record(2), record(3), record(4)], now: Date()) }
+        core.abandonSegment()
+        #expect(AuditSegments.size(dir + "/" + first) == size)
+        disk.fill(after: nil)
+        _ = try core.append([record(5)], now: Date())
+        core.closeSegment()
+        let result = AuditVerifier.verify(directory: dir, key: key)
+        #expect(result.ok, "\(String(describing: result.broken))")
+        #expect(result.tornTails.isEmpty)
+        let ids = AuditQuery().run(directory: dir).compactMap { $0.object["gatewayRequestId"] as? String }
+        #expect(ids == ["req-1", "req-5"])
+    }
+
     @Test func queryAndReport() async throws {
         let dir = try await smallLog()
         defer { try? FileManager.default.removeItem(atPath: dir) }

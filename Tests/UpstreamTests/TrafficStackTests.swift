@@ -317,6 +317,23 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
         #expect(retryAfter >= 6 && retryAfter <= 8, "Retry-After \(retryAfter)")
     }
 
+    /// A request re-queued after a 429 whose deadline passes while its class is paused is told to
+    /// come back when the pause ends, not after a fixed second.
+    @Test func aDeadlineMissedDuringAPauseGivesThePauseEndAsRetryAfter() async {
+        let scheduler = RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits())
+        scheduler.pause(tokenId: "t", .post, until: UpstreamClock.now() + 6)
+        do {
+            _ = try await scheduler.admit(.post, keyId: "a", deadline: UpstreamClock.now() + 0.1, front: true)
+            Issue.record("expected deadlineExceeded")
+        } catch {
+            guard case .deadlineExceeded(let retryAfter) = error else {
+                Issue.record("got \(error)")
+                return
+            }
+            #expect(retryAfter >= 5 && retryAfter <= 7, "Retry-After \(retryAfter)")
+        }
+    }
+
     @Test func twoHundredIdenticalGetsMakeOneCall() async {
         let calls = Counter()
         let coalescer = Coalescer<Int>()

@@ -8,6 +8,8 @@ public protocol AuditFileSystem: Sendable {
     func list(_ directory: String) throws -> [String]
     func openAppend(_ path: String) throws -> Int32
     func write(_ fd: Int32, _ bytes: [UInt8]) throws
+    /// Cuts the file back to `length` bytes (after a write a full disk cut short).
+    func truncate(_ fd: Int32, to length: Int) throws
     func sync(_ fd: Int32) throws
     func syncDirectory(_ path: String)
     func close(_ fd: Int32)
@@ -49,6 +51,10 @@ public struct PosixAuditFileSystem: AuditFileSystem {
             guard n > 0 else { throw Self.failure("write") }
             written += n
         }
+    }
+
+    public func truncate(_ fd: Int32, to length: Int) throws {
+        guard ftruncate(fd, off_t(length)) == 0 else { throw Self.failure("ftruncate") }
     }
 
     public func sync(_ fd: Int32) throws {

@@ -337,7 +337,15 @@ final class WriterCore: @unchecked Sendable {
             bytes += AuditRecord.line(canonical: canonical, mac: next)
             mac = next ?? ""
         }
-        try files.write(fd, bytes)
+        do {
+            try files.write(fd, bytes)
+        } catch {
+            // A filling disk takes what fits: cut the segment back to its last whole record, so the
+            // chain on disk ends where ours does (the next segment continues from it) and no record
+            // of a request that was refused (503) stays behind.
+            try? files.truncate(fd, to: segmentBytes)
+            throw error
+        }
         lastSeq = seq
         lastMac = mac
         segmentBytes += bytes.count
@@ -381,7 +389,9 @@ final class WriterCore: @unchecked Sendable {
             try files.sync(newFD)
             files.syncDirectory(options.directory)
         } catch {
+            // Not even the header is whole: leave no partial segment behind.
             files.close(newFD)
+            files.remove(path)
             throw error
         }
         fd = newFD

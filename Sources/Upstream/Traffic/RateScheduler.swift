@@ -179,9 +179,13 @@ public final class RateScheduler: Sendable {
                 let timer = Task {
                     try? await Task.sleep(for: .seconds(delay))
                     if Task.isCancelled { return }
+                    // Retry-After from the class's state now (a pause ends later than 1 s from now).
+                    let estimate = self.state.withLock { state in
+                        state.with(methodClass) { self.estimateWait($0, keyId: keyId, now: self.clock()) }
+                    }
                     self.withdraw(
                         id: id, keyId: keyId, methodClass,
-                        with: .deadlineExceeded(retryAfter: Self.retryAfter(estimate: 1)))
+                        with: .deadlineExceeded(retryAfter: Self.retryAfter(estimate: estimate)))
                 }
                 let stillQueued = state.withLock { state -> Bool in
                     guard state.with(methodClass, { $0.queue.contains(id: id, key: keyId) }) else { return false }

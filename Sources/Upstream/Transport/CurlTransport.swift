@@ -337,6 +337,9 @@ final class Transfer: @unchecked Sendable {
             error = connectTime == 0 && requestBytes == 0 ? .unreachable("connect timed out") : .timeout(reason)
         case CURLE_WRITE_ERROR where tooLarge:
             error = .badResponse("response larger than \(options.maxResponseBytes) bytes")
+        case CURLE_OUT_OF_MEMORY where requestBytes > 0:
+            // What curl 7.x reports for a response header line over its 100 KiB limit.
+            error = .badResponse("response header too large (\(reason))")
         default:
             error = .badResponse(reason)
         }

@@ -7,7 +7,14 @@ final class FailingFileSystem: AuditFileSystem {
     let real = PosixAuditFileSystem()
     let failing = Atomic<Bool>(false)
 
+    /// Bytes that may still be written before the disk is full (nil: no limit). A write that does
+    /// not fit writes what fits, then fails, as `write(2)` on a filling disk does.
+    let room = Mutex<Int?>(nil)
+
     func fail(_ on: Bool) { failing.store(on, ordering: .releasing) }
+
+    /// Lets `bytes` more bytes be written, then fails every write (nil: unlimited again).
+    func fill(after bytes: Int?) { room.withLock { $0 = bytes } }
     private func check(_ what: String) throws {
         if failing.load(ordering: .acquiring) { throw AuditIOError(description: "\(what): No space left on device") }
     }
@@ -20,8 +27,16 @@ final class FailingFileSystem: AuditFileSystem {
     }
     func write(_ fd: Int32, _ bytes: [UInt8]) throws {
         try check("write")
-        try real.write(fd, bytes)
+        let fits = room.withLock { room -> Int in
+            guard let left = room else { return bytes.count }
+            let fits = min(left, bytes.count)
+            room = left - fits
+            return fits
+        }
+        try real.write(fd, Array(bytes.prefix(fits)))
+        if fits < bytes.count { throw AuditIOError(description: "write: No space left on device") }
     }
+    func truncate(_ fd: Int32, to length: Int) throws { try real.truncate(fd, to: length) }
     func sync(_ fd: Int32) throws {
         try check("fsync")
         try real.sync(fd)

@@ -27,7 +27,8 @@ struct TestGateway {
         policies: String? = nil,
         keyPolicy: String = "all",
         environment: [String: String] = [:], auditFiles: any AuditFileSystem = PosixAuditFileSystem(),
-        sameKeysAs other: TestGateway? = nil, windowMarginSeconds: Double = 0.05
+        sameKeysAs other: TestGateway? = nil, windowMarginSeconds: Double = 0.05, timeoutSeconds: Double = 5,
+        connectTimeoutSeconds: Double = 2
     ) throws -> TestGateway {
         let dir = NSTemporaryDirectory() + "agw-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -37,9 +38,9 @@ struct TestGateway {
             listen: { address: 127.0.0.1, port: 0, maxBodyBytes: 1048576\(listenYAML) }
             admin: { address: 127.0.0.1, port: 0 }
             upstream:
-            \(upstreamLines)\(upstreamYAML)  timeoutSeconds: 5
+            \(upstreamLines)\(upstreamYAML)  timeoutSeconds: \(timeoutSeconds)
               windowMarginSeconds: \(windowMarginSeconds)
-              connectTimeoutSeconds: 2
+              connectTimeoutSeconds: \(connectTimeoutSeconds)
               pools:
                 default:
                   tokens: [ { id: org-main, env: TEST_ORG_TOKEN } ]
