@@ -34,7 +34,13 @@ public struct TargetNormalizer: Sendable {
         guard pathBytes.starts(with: "/v1/".utf8) else { throw .notUnderV1 }
         // Everything is ASCII from here on, so String(decoding:) is lossless.
         let path = String(decoding: pathBytes[3...], as: UTF8.self)
-        let segments = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        // Split on bytes (String.split works on Characters and showed in profiles); "/v1/" is 4 bytes.
+        var segments: [String] = []
+        var start = 4
+        for index in 4...pathBytes.count where index == pathBytes.count || pathBytes[index] == UInt8(ascii: "/") {
+            segments.append(String(decoding: pathBytes[start..<index], as: UTF8.self))
+            start = index + 1
+        }
         for segment in segments {
             if segment.isEmpty { throw .emptySegment }
             if segment.allSatisfy({ $0 == "." }) { throw .dotSegment }

@@ -34,9 +34,11 @@ public enum ForwardingHeaders {
     public static func clientResponse(from upstream: HeaderList) -> HeaderList {
         let nominated = connectionNominated(upstream)
         var out = HeaderList()
+        out.fields.reserveCapacity(upstream.fields.count + 4)
         for field in upstream {
-            let lower = field.name.asciiLowercased
-            if HopByHop.contains(lower) || nominated.contains(lower) || lower == "content-length" { continue }
+            // Case-insensitive compares, no lowercased copy: this runs for every response header.
+            if HopByHop.contains(field.name) || field.name.caseInsensitiveEquals("content-length") { continue }
+            if !nominated.isEmpty && nominated.contains(field.name.asciiLowercased) { continue }
             out.append(field.name, field.value)
         }
         return out
@@ -45,6 +47,7 @@ public enum ForwardingHeaders {
     /// Header names listed in `Connection` are hop-by-hop for this message (RFC 9110 §7.6.1).
     static func connectionNominated(_ headers: HeaderList) -> Set<String> {
         var names: Set<String> = []
+        guard headers.fields.contains(where: { $0.name.caseInsensitiveEquals("connection") }) else { return names }
         for value in headers.values("connection") {
             for token in value.split(separator: ",") {
                 names.insert(token.trimmingCharacters(in: .whitespaces).lowercased())
