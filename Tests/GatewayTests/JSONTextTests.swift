@@ -38,3 +38,16 @@ import Testing
         }
     }
 }
+
+/// The hand-formatted audit/log timestamp must read exactly like the ISO 8601 format style.
+@Suite struct TimestampTests {
+    @Test func matchesTheFormatStyleOverRandomInstants() {
+        var rng = SystemRandomNumberGenerator()
+        var instants: [Double] = [0, 0.999, 1.0005, 951_782_400, 1_767_225_599.9999, 4_102_444_799.999]
+        for _ in 0..<5000 { instants.append(Double.random(in: 0..<4_102_444_800, using: &rng)) }
+        for instant in instants {
+            let date = Date(timeIntervalSince1970: instant)
+            #expect(AuditRecord.timestamp(date) == date.formatted(AuditRecord.timestampFormat), "\(instant)")
+        }
+    }
+}

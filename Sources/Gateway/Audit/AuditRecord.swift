@@ -132,8 +132,46 @@ public struct AuditRecord: Sendable, Equatable {
         .timeZone(separator: .omitted).time(includingFractionalSeconds: true).timeSeparator(.colon)
         .dateSeparator(.dash)
 
-    /// RFC 3339 UTC with milliseconds.
+    /// RFC 3339 UTC with milliseconds, e.g. `2026-11-29T02:40:00.123Z` (same text as
+    /// `timestampFormat`, which stays as the reference in tests). Hand-formatted with `gmtime_r`:
+    /// every audit batch and every log line needs one, and the format style showed in profiles.
     public static func timestamp(_ date: Date) -> String {
-        date.formatted(timestampFormat)
+        let since1970 = date.timeIntervalSince1970
+        var seconds = Int(since1970.rounded(.down))
+        var millis = Int(((since1970 - Double(seconds)) * 1000).rounded(.down))
+        if millis >= 1000 {
+            seconds += 1
+            millis -= 1000
+        }
+        var t = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(Int(parts.tm_year) + 1900, 4)
+        out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2)
+        out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2)
+        out.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2)
+        out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2)
+        out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2)
+        out.append(UInt8(ascii: "."))
+        digits(millis, 3)
+        out.append(UInt8(ascii: "Z"))
+        return String(decoding: out, as: UTF8.self)
     }
 }
