@@ -49,11 +49,13 @@ public enum Crypto {
     }
 
     public static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
+        // Computed digits, one output buffer: every audit record's MAC goes through here.
         var out: [UInt8] = []
+        out.reserveCapacity(bytes.underestimatedCount * 2)
+        func digit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 48 + nibble : 87 + nibble }
         for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0xF)])
+            out.append(digit(b >> 4))
+            out.append(digit(b & 0xF))
         }
         return String(decoding: out, as: UTF8.self)
     }

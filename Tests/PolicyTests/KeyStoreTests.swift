@@ -181,3 +181,11 @@ import Testing
         }
     }
 }
+
+@Suite struct HexTests {
+    @Test func everyByteAsTwoLowercaseDigits() {
+        let bytes = (0...255).map { UInt8($0) }
+        #expect(Crypto.hex(bytes) == bytes.map { String(format: "%02x", $0) }.joined())
+        #expect(Crypto.hex([UInt8]()) == "")
+    }
+}

@@ -60,10 +60,13 @@ public struct JSONLogHandler: LogHandler {
         field("ts", AuditRecord.timestamp(Date()))
         field("label", label)
         field("message", LogRedaction.scrub(message.description))
-        var merged = metadata
-        if let explicit { merged.merge(explicit) { $1 } }
-        for key in merged.keys.sorted() where !["level", "ts", "label", "message"].contains(key) {
-            field(key, LogRedaction.value(for: key, merged[key]!.description))
+        // The handler's own metadata is usually empty: no merge (and no copy) then.
+        let merged = metadata.isEmpty ? explicit ?? [:] : metadata.merging(explicit ?? [:]) { $1 }
+        for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
+            switch key {
+            case "level", "ts", "label", "message": continue
+            default: field(key, LogRedaction.value(for: key, value.description))
+            }
         }
         out += [UInt8(ascii: "}"), 10]
         sink.emit(out)

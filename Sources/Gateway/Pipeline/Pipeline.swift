@@ -77,10 +77,13 @@ public final class Pipeline: HTTPHandler {
         let decided = response
         let recorded = context
         audit.append(AuditRecords.make(recorded, phase: recorded.intentWritten ? "outcome" : "request")) { outcome in
+            // On the audit writer's thread: keep this short (metrics and the log line run on the
+            // server thread once the answer is queued).
             var answer = decided
             var context = recorded
             if case .failure(let error) = outcome { self.auditFailed(error, &answer, &context) }
-            self.finish(context)
+            let finished = context
+            answer.afterQueued = { self.finish(finished) }
             reply(answer)
         }
     }

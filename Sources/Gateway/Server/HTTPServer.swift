@@ -206,6 +206,9 @@ public final class HTTPServer: Sendable {
         reqCls.pointee = nil
         let state = Unmanaged<RequestState>.fromOpaque(raw).takeRetainedValue()
         state.cancellation.cancel()
+        // An answer that was never queued (the client left while it was being made) still has
+        // its bookkeeping done.
+        state.takeResponse()?.afterQueued?()
         server.counters.withLock { $0.live -= 1 }
         // Never handed to the handler: MHD answered it itself, or the client left mid-request.
         if state.phase == .new || state.phase == .receiving, let onAbandoned = server.onAbandoned {
@@ -289,6 +292,7 @@ public final class HTTPServer: Sendable {
         case .processing:
             guard let response = state.takeResponse() else { return .YES }
             state.phase = .answered
+            defer { response.afterQueued?() }
             return server.queue(response, on: connection)
         case .answered:
             return .NO

@@ -37,6 +37,10 @@ public struct ServerResponse: Sendable {
     public var status: Int
     public var headers: HeaderList
     public var body: [UInt8]
+    /// Runs once on the server thread after the response is handed to libmicrohttpd (or when the
+    /// connection ends without it): bookkeeping (metrics, the request log line) that must not
+    /// hold up the thread that produced the answer (the audit writer's, for task-free requests).
+    public var afterQueued: (@Sendable () -> Void)?
 
     public init(status: Int, headers: HeaderList = HeaderList(), body: [UInt8] = []) {
         self.status = status
