@@ -41,7 +41,11 @@ extension Pipeline {
             key: key, cancellation: cancellation, delivery: { shared in deliver(shared?.0, shared?.1) }
         ) { done in
             // Not tied to the leader's client: the call completes for the followers even if it leaves.
-            dispatcher.perform(dispatch, cancellation: Cancellation(), completion: done)
+            let call = Cancellation()
+            dispatcher.perform(dispatch, cancellation: call) { outcome in
+                call.finish()
+                done(outcome)
+            }
         }
     }
 }

@@ -51,6 +51,10 @@ public final class CurlTransport: UpstreamSending {
 
     private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
 
+    /// Transfers that exist right now, in this process (leak tests: it must return to its
+    /// baseline once traffic stops, whatever the requests' fates).
+    public static var transfersAlive: Int { Transfer.alive.load(ordering: .relaxed) }
+
     public init(options: TransportOptions = TransportOptions()) {
         _ = Self.globalInit
         self.options = options
@@ -176,7 +180,7 @@ public final class CurlTransport: UpstreamSending {
 ///
 /// Invariant behind `@unchecked Sendable`: after submission, every field is touched only by the
 /// curl thread (libcurl calls the write and header callbacks on it); the completion is set at
-/// creation and called exactly once (guarded by `lock`).
+/// creation and taken out exactly once under `completion`'s lock.
 final class Transfer: @unchecked Sendable {
     let request: UpstreamRequest
     let options: TransportOptions
@@ -185,29 +189,35 @@ final class Transfer: @unchecked Sendable {
     var responseHeaders = HeaderList()
     var responseBody: [UInt8] = []
     var tooLarge = false
-    private let completion: @Sendable (Result<UpstreamResponse, TransportError>) -> Void
-    private let done = Mutex(false)
+    /// Taken (and so released) when called: the caller's closure may hold the `Cancellation`
+    /// that holds this transfer, and dropping it breaks that cycle even if the cancellation is
+    /// never finished.
+    private let completion: Mutex<(@Sendable (Result<UpstreamResponse, TransportError>) -> Void)?>
+
+    static let alive = Atomic<Int>(0)
 
     init(
         request: UpstreamRequest, options: TransportOptions,
         completion: @escaping @Sendable (Result<UpstreamResponse, TransportError>) -> Void
     ) {
+        Self.alive.add(1, ordering: .relaxed)
         self.request = request
         self.options = options
-        self.completion = completion
+        self.completion = Mutex(completion)
     }
 
     deinit {
         if let easy { curl_easy_cleanup(easy) }
         if let headerList { curl_slist_free_all(headerList) }
+        Self.alive.subtract(1, ordering: .relaxed)
     }
 
     func finish(_ result: Result<UpstreamResponse, TransportError>) {
-        let first = done.withLock { done -> Bool in
-            defer { done = true }
-            return !done
+        let completion = self.completion.withLock { stored in
+            defer { stored = nil }
+            return stored
         }
-        if first { completion(result) }
+        completion?(result)
     }
 
     /// Hands the easy handle back to the transport thread for reuse, freeing the header list.
