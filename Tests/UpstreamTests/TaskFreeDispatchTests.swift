@@ -116,6 +116,21 @@ import Testing
         #expect(UpstreamClock.now() - started < 4)
     }
 
+    @Test func aRequestWhoseClientAlreadyLeftIsNotSentAndTakesNoSlot() async throws {
+        let (transport, _, dispatcher) = Self.stack(limits: RateLimits(get: 1, post: 1, delete: 1)) { _, _ in
+            UpstreamResponse(status: 200, headers: HeaderList(), body: [])
+        }
+        let gone = Cancellation()
+        gone.cancel()
+        let (left, calls) = await Self.perform(dispatcher, Self.dispatch("GET"), cancellation: gone)
+        #expect(calls == 1 && left.result.failureValue == .transport(.cancelled))
+        #expect(transport.count == 0)
+        // The one slot of this window is still free for the next request.
+        let (next, _) = await Self.perform(dispatcher, Self.dispatch("GET"))
+        #expect(next.queueSeconds == 0)
+        #expect(try next.result.get().status == 200)
+    }
+
     @Test func joinedCallersShareOneOperationAndALeaverGetsNil() async {
         let coalescer = Coalescer<Int>()
         let operations = Counter()

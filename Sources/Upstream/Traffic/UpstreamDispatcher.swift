@@ -104,11 +104,15 @@ public final class UpstreamDispatcher: Sendable {
         guard let scheduler = schedulers[dispatch.pool] else {
             return completion(DispatchOutcome(result: .failure(.unknownPool(dispatch.pool))))
         }
+        if cancellation.isCancelled {
+            // The client already left: nothing is sent and no slot is taken.
+            return completion(DispatchOutcome(result: .failure(.transport(.cancelled))))
+        }
         let methodClass = dispatch.methodClass
         let immediate =
             dispatch.cap == nil
             ? scheduler.immediate(methodClass, keyId: dispatch.keyId, deadline: dispatch.deadline) : nil
-        guard let immediate, !cancellation.isCancelled else {
+        guard let immediate else {
             let task = Task { completion(await self.perform(dispatch)) }
             cancellation.onCancel { task.cancel() }
             return
