@@ -48,7 +48,7 @@ public enum Crypto {
         return out
     }
 
-    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
+    @inlinable public static func hex(_ bytes: some Sequence<UInt8>) -> String {
         // Computed digits, one output buffer: every audit record's MAC goes through here.
         var out: [UInt8] = []
         out.reserveCapacity(bytes.underestimatedCount * 2)
