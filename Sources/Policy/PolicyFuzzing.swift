@@ -59,6 +59,12 @@ public enum PolicyFuzzing {
             for name in ["fuzz", "fuzz-shadow", "missing"] {
                 let decision = policies.decide(policyName: name, request: request, body: body)
                 precondition(decision.effect == .deny || decision.rule != nil, "an allow must name its rule")
+                // The request path decides without the trace: it must decide the same.
+                let quiet = policies.decide(policyName: name, request: request, body: body, explain: false)
+                precondition(
+                    quiet.effect == decision.effect && quiet.rule == decision.rule && quiet.message == decision.message
+                        && quiet.shadow == decision.shadow && quiet.trace.isEmpty,
+                    "explain must not change the decision")
             }
         } catch {
             _ = error.message

@@ -16,7 +16,13 @@ extension PolicySet {
     ///   listed value (ASCII case-insensitively, in case Astro folds case), a named workspace in
     ///   the list, or no workspace named / no such parameter (the request is not limited to others).
     ///   An unreadable body counts as naming every workspace.
-    public func decide(policyName: String, request: NormalizedRequest, body: [UInt8]?) -> Decision {
+    ///
+    /// `explain: false` (the request path) decides the same way but skips the per-rule reasons
+    /// (`trace` is empty): building them cost more than the decision itself. `policy explain`
+    /// and tests keep the trace; the effect, rule and message never depend on it.
+    public func decide(
+        policyName: String, request: NormalizedRequest, body: [UInt8]?, explain: Bool = true
+    ) -> Decision {
         guard let policy = policies[policyName] else {
             return Decision(
                 policyName: policyName, operationId: request.operationId, effect: .deny, shadow: false, rule: nil,
@@ -31,12 +37,16 @@ extension PolicySet {
             let rule = entry.rule
             let verdict: (matched: Bool, reason: String)
             if let inapplicable = entry.inapplicable {
-                verdict = (false, "cannot apply: \(inapplicable)")
+                verdict = (false, explain ? "cannot apply: \(inapplicable)" : "")
             } else {
-                verdict = Self.evaluate(rule, route: request.route, parameters: parameters, evidence: &evidence)
+                verdict = Self.evaluate(
+                    rule, route: request.route, parameters: parameters, evidence: &evidence, explain: explain)
             }
-            trace.append(
-                RuleEvaluation(rule: rule.label, effect: rule.effect, matched: verdict.matched, reason: verdict.reason))
+            if explain {
+                trace.append(
+                    RuleEvaluation(
+                        rule: rule.label, effect: rule.effect, matched: verdict.matched, reason: verdict.reason))
+            }
             guard verdict.matched else { continue }
             if rule.effect == .deny, decidingDeny == nil { decidingDeny = rule }
             if rule.effect == .allow, decidingAllow == nil { decidingAllow = rule }
@@ -60,57 +70,64 @@ extension PolicySet {
     }
 
     static func evaluate(
-        _ rule: Rule, route: Route, parameters: [String: String], evidence: inout WorkspaceEvidence
+        _ rule: Rule, route: Route, parameters: [String: String], evidence: inout WorkspaceEvidence,
+        explain: Bool = true
     ) -> (matched: Bool, reason: String) {
         var reasons: [String] = []
+        // Reasons are built only when asked for; the decision is the same either way.
+        func note(_ reason: @autoclosure () -> String) { if explain { reasons.append(reason()) } }
+        func no(_ reason: @autoclosure () -> String) -> (matched: Bool, reason: String) {
+            (false, explain ? reason() : "")
+        }
         for constraint in rule.constraints {
             guard let allowed = constraint.values else {
-                reasons.append("\(constraint.subject) is \"*\"")
+                note("\(constraint.subject) is \"*\"")
                 continue
             }
-            let listed = "{\(allowed.sorted().joined(separator: ", "))}"
+            var listed: String { "{\(allowed.sorted().joined(separator: ", "))}" }
             switch constraint.subject {
             case .pathParameter(let name):
                 guard let value = parameters[name] else {
                     // Only deny rules get here (inapplicable allow rules were set aside at compile).
-                    reasons.append("\(route.operationId) is not limited by \(name)")
+                    note("\(route.operationId) is not limited by \(name)")
                     continue
                 }
                 if rule.effect == .allow {
-                    guard allowed.contains(value) else { return (false, "\(name)=\(value) is not in \(listed)") }
-                    reasons.append("\(name)=\(value) is in \(listed)")
+                    guard allowed.contains(value) else { return no("\(name)=\(value) is not in \(listed)") }
+                    note("\(name)=\(value) is in \(listed)")
                 } else {
                     let lowered = Set(allowed.map { $0.lowercased() })
                     guard lowered.contains(value.lowercased()) else {
-                        return (false, "\(name)=\(value) is not in \(listed)")
+                        return no("\(name)=\(value) is not in \(listed)")
                     }
-                    reasons.append("\(name)=\(value) is in \(listed)")
+                    note("\(name)=\(value) is in \(listed)")
                 }
             case .workspace:
                 let named = evidence.workspaces()
                 switch (rule.effect, named) {
                 case (.allow, .invalid(let why)):
-                    return (false, "body cannot be checked: \(why)")
+                    return no("body cannot be checked: \(why)")
                 case (.allow, .workspaces(let ids)) where ids.isEmpty:
-                    return (false, "request names no workspace (\(WorkspaceCarriers.source(route)))")
+                    return no("request names no workspace (\(WorkspaceCarriers.source(route)))")
                 case (.allow, .workspaces(let ids)):
                     if let outside = ids.first(where: { !allowed.contains($0) }) {
-                        return (false, "workspace \(outside) is not in \(listed)")
+                        return no("workspace \(outside) is not in \(listed)")
                     }
-                    reasons.append("workspaces \(ids.joined(separator: ", ")) are in \(listed)")
+                    note("workspaces \(ids.joined(separator: ", ")) are in \(listed)")
                 case (.deny, .invalid(let why)):
-                    reasons.append("body cannot be checked (\(why)), so it may name any workspace")
+                    note("body cannot be checked (\(why)), so it may name any workspace")
                 case (.deny, .workspaces(let ids)) where ids.isEmpty:
-                    reasons.append("request is not limited to named workspaces")
+                    note("request is not limited to named workspaces")
                 case (.deny, .workspaces(let ids)):
                     let lowered = Set(allowed.map { $0.lowercased() })
                     guard let hit = ids.first(where: { lowered.contains($0.lowercased()) }) else {
-                        return (false, "workspaces \(ids.joined(separator: ", ")) are not in \(listed)")
+                        return no("workspaces \(ids.joined(separator: ", ")) are not in \(listed)")
                     }
-                    reasons.append("workspace \(hit) is in \(listed)")
+                    note("workspace \(hit) is in \(listed)")
                 }
             }
         }
+        guard explain else { return (true, "") }
         let selection = "selects \(route.operationId)"
         return (true, ([selection] + reasons).joined(separator: "; "))
     }

@@ -197,6 +197,37 @@ import Testing
         #expect(!Self.policies.allowedOperations(policy: "ws-scoped").contains { $0.operationId == "GetDeployment" })
     }
 
+    /// The request path decides with `explain: false` (no per-rule reasons): over every route,
+    /// every policy of the fixture, several parameter values and bodies, it must decide exactly
+    /// as the explained decision does.
+    @Test func explainNeverChangesTheDecision() throws {
+        let bodies: [String?] = [nil, #"{"workspaceId":"ws1"}"#, #"{"workspaceId":"ws9"}"#, "{", ""]
+        var compared = 0
+        for route in RouteCatalogue.v1.routes {
+            for value in ["clorg1", "clorg2", "ws1", "role1", "d9"] {
+                var target = "/v1" + route.template
+                for name in route.parameterNames { target = target.replacingOccurrences(of: "{\(name)}", with: value) }
+                for query in ["", "?workspaceId=ws1", "?workspaceIds=ws1,ws2"] {
+                    guard let request = try? Self.normalizer.normalize(method: route.method, rawTarget: target + query)
+                    else { continue }
+                    for policy in Self.policies.policies.keys.sorted() + ["missing"] {
+                        for body in bodies {
+                            let bytes = body.map { Array($0.utf8) }
+                            let full = Self.policies.decide(policyName: policy, request: request, body: bytes)
+                            let quiet = Self.policies.decide(
+                                policyName: policy, request: request, body: bytes, explain: false)
+                            #expect(quiet.effect == full.effect && quiet.rule == full.rule)
+                            #expect(quiet.message == full.message && quiet.shadow == full.shadow)
+                            #expect(quiet.upstreamPool == full.upstreamPool && quiet.trace.isEmpty)
+                            compared += 1
+                        }
+                    }
+                }
+            }
+        }
+        #expect(compared > 5000)
+    }
+
     @Test func decisionCostIsIndependentOfKeysAndOtherPolicies() throws {
         // Structural: build many policies with many rules; the rules a decision considers are only
         // those of its own policy that select its operation.

@@ -7,7 +7,9 @@ enum AuthorizeStage {
         _ normalized: NormalizedRequest, key: LocalKey, body: [UInt8], runtime: GatewayRuntime,
         context: inout RequestContext
     ) throws(GatewayError) -> Decision {
-        let decision = runtime.policies.decide(policyName: key.policy, request: normalized, body: body)
+        // No per-rule trace on the request path: the audit record and the 403 name the deciding
+        // rule; `policy explain` shows the whole trace.
+        let decision = runtime.policies.decide(policyName: key.policy, request: normalized, body: body, explain: false)
         context.rule = decision.rule
         switch (decision.effect, decision.shadow) {
         case (.allow, _):
