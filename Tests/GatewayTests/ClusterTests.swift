@@ -43,7 +43,7 @@ import Upstream
     ) async -> [RawHTTPResponse?] {
         let ports = gateways.map(\.port)
         let auth = gateways[0].auth
-        return await TrafficTests().concurrently(clients) { client in
+        return await concurrently(clients) { client in
             var last: RawHTTPResponse?
             for i in 0..<perClient {
                 last = try? rawRequest(
@@ -107,7 +107,7 @@ import Upstream
             gateways[0].auth, ("Content-Type", "application/json"), ("Idempotency-Key", "create-ws-43"),
         ]
         let ports = gateways.map(\.port)
-        let answers = await TrafficTests().concurrently(6) { i in
+        let answers = await concurrently(6) { i in
             try? rawRequest(
                 port: ports[i % ports.count], method: "POST", target: "/v1/organizations/clorg1/workspaces",
                 headers: concurrentHeaders, body: ClusterTests.createBody("idem-43"))

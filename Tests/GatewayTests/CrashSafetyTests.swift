@@ -320,13 +320,6 @@ final class StopFlag: Sendable {
     func set() { flag.store(true, ordering: .releasing) }
 }
 
-/// Runs blocking work (socket calls) on its own thread and waits without holding a pool thread.
-func blocking<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
-        Thread.detachNewThread { continuation.resume(returning: work()) }
-    }
-}
-
 enum ServeProcessError: Error, CustomStringConvertible {
     case exited(Int32, String)
     case notReady(String)

@@ -189,20 +189,9 @@ import Upstream
         defer { gateway.stop() }
         let port = gateway.port
         let auth = gateway.auth
-        let statuses = await withTaskGroup(of: Int.self) { group in
-            for i in 0..<6 {
-                group.addTask {
-                    await withCheckedContinuation { continuation in
-                        Thread.detachNewThread {
-                            // Distinct queries: identical GETs would be coalesced into one call.
-                            let target = "/v1/organizations?offset=\(i)"
-                            let s = (try? rawRequest(port: port, target: target, headers: [auth]).status) ?? 0
-                            continuation.resume(returning: s)
-                        }
-                    }
-                }
-            }
-            return await group.reduce(into: []) { $0.append($1) }
+        let statuses = await concurrently(6) { i in
+            // Distinct queries: identical GETs would be coalesced into one call.
+            (try? rawRequest(port: port, target: "/v1/organizations?offset=\(i)", headers: [auth]).status) ?? 0
         }
         #expect(statuses == [200, 200, 200, 200, 200, 200])
         // Six 200 ms answers through two connections take at least three rounds.

@@ -10,22 +10,6 @@ import Upstream
 @Suite(.serialized) struct TrafficTests {
     static let astroLimits = "{ GET: 25, POST: 10, DELETE: 5 }"
 
-    /// Runs `count` blocking requests concurrently, each on its own thread.
-    func concurrently(_ count: Int, _ work: @escaping @Sendable (Int) -> RawHTTPResponse?) async -> [RawHTTPResponse?] {
-        await withTaskGroup(of: (Int, RawHTTPResponse?).self) { group in
-            for i in 0..<count {
-                group.addTask {
-                    await withCheckedContinuation { continuation in
-                        Thread.detachNewThread { continuation.resume(returning: (i, work(i))) }
-                    }
-                }
-            }
-            var out = [RawHTTPResponse?](repeating: nil, count: count)
-            for await (i, r) in group { out[i] = r }
-            return out
-        }
-    }
-
     @Test func writeBurstIsPacedUnderAstrosLimitWithNoClientVisible429() async throws {
         let gateway = try TestGateway.start(upstream: nil, limits: Self.astroLimits)
         defer { gateway.stop() }

@@ -20,47 +20,25 @@ import Upstream
         let baseline = CurlTransport.transfersAlive
         let port = gateway.port
         let auth = gateway.auth
-        // Clients on their own threads (blocking sockets must not occupy the task pool the
-        // gateway's own tasks need).
-        var jobs: [@Sendable () -> Void] = []
-        // Coalesced: one leader call, followers share it.
-        for _ in 0..<40 {
-            jobs.append { _ = try? rawRequest(port: port, target: "/v1/organizations/o1/deployments", headers: [auth]) }
-        }
-        // Distinct reads, each its own call.
-        for i in 0..<20 {
-            jobs.append {
+        let finished: [Bool] = await concurrently(71) { i -> Bool in
+            switch i {
+            case 0..<40:  // coalesced: one leader call, followers share it
+                _ = try? rawRequest(port: port, target: "/v1/organizations/o1/deployments", headers: [auth])
+            case 40..<60:  // distinct reads, each its own call
                 _ = try? rawRequest(port: port, target: "/v1/organizations/o\(i)/workspaces", headers: [auth])
-            }
-        }
-        // Writes (the task path).
-        for i in 0..<5 {
-            jobs.append {
+            case 60..<65:  // writes (the task path)
                 _ = try? rawRequest(
                     port: port, method: "POST", target: "/v1/organizations/o\(i)/workspaces", headers: [auth],
                     body: Array(#"{"name":"w"}"#.utf8))
-            }
-        }
-        // Clients that leave while their read is upstream (a coalesced leader among them).
-        for i in 0..<6 {
-            jobs.append {
-                guard let connection = try? RawHTTPConnection(port: port) else { return }
-                let target = i < 3 ? "/v1/organizations/slow\(i)/clusters" : "/v1/organizations/slowshared/clusters"
+            default:  // clients that leave while their read is upstream (a coalesced leader among them)
+                guard let connection = try? RawHTTPConnection(port: port) else { return true }
+                let target = i < 68 ? "/v1/organizations/slow\(i)/clusters" : "/v1/organizations/slowshared/clusters"
                 connection.write("GET \(target) HTTP/1.1\r\nHost: x\r\nAuthorization: \(auth.1)\r\n\r\n")
                 usleep(100_000)
             }
+            return true
         }
-        await withTaskGroup(of: Void.self) { group in
-            for job in jobs {
-                group.addTask {
-                    await withCheckedContinuation { c in
-                        Thread.detachNewThread {
-                            job(); c.resume()
-                        }
-                    }
-                }
-            }
-        }
+        #expect(finished.count == 71)
         // The left requests' calls finish upstream (400 ms) and the watcher notices within 100 ms.
         var alive = CurlTransport.transfersAlive
         for _ in 0..<60 where alive > baseline {

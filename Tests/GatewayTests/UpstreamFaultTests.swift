@@ -53,20 +53,10 @@ import Testing
         h.expectRecovers()
     }
 
-    @Test func slowHeaders() throws {
-        let h = try FaultHarness.start(.slowHeaders(intervalMs: 100))
-        defer { h.stop() }
-        let run = h.run(FaultHarness.faulty, meanwhile: FaultHarness.healthy)
-        h.expectAnswers(run.faulty, status: 504)
-        h.expectServedMeanwhile(run, whileFaultyWereInFlight: true)
-        #expect(h.upstream.count("GET", "/deployments") == 1)
-        h.expectWritesReached(1)
-        h.expectAudited(run.faulty + run.healthy)
-        h.expectRecovers()
-    }
-
-    @Test func slowBody() throws {
-        let h = try FaultHarness.start(.slowBody(intervalMs: 100))
+    /// Headers or body dripped slower than the timeout allows: one attempt, then 504.
+    @Test(arguments: [UpstreamFault.slowHeaders(intervalMs: 100), .slowBody(intervalMs: 100)])
+    func slowUpstream(_ fault: UpstreamFault) throws {
+        let h = try FaultHarness.start(fault)
         defer { h.stop() }
         let run = h.run(FaultHarness.faulty, meanwhile: FaultHarness.healthy)
         h.expectAnswers(run.faulty, status: 504)
