@@ -93,7 +93,7 @@ public enum LogRedaction {
         }
         let lower = key.asciiLowercased
         if lower != "tokenid" && lower != "keyid" && lower != "keyname"
-            && secretKeyWords.contains(where: { lower.utf8.contains(subsequence: $0.utf8) })
+            && secretKeyWords.contains(where: { lower.contains($0) })
         {
             return "[redacted]"
         }
@@ -102,14 +102,14 @@ public enum LogRedaction {
 
     /// Masks `agw_<id>_<secret>` (keeps the id) and anything after `Bearer `.
     public static func scrub(_ text: String) -> String {
-        guard mayHoldSecret(text.utf8) else { return text }
+        guard mayHoldSecret(text) else { return text }
         return maskBearer(maskLocalKeys(Array(text.unicodeScalars)))
     }
 
     /// Cheap pre-check on bytes: "agw_" or a case-insensitive "bearer" somewhere (a false
     /// positive only costs the full scan).
-    static func mayHoldSecret(_ utf8: String.UTF8View) -> Bool {
-        var text = String(utf8)
+    static func mayHoldSecret(_ text: String) -> Bool {
+        var text = text
         return text.withUTF8 { b in
             func lower(_ i: Int) -> UInt8 { b[i] | 0x20 }
             for i in b.indices {
@@ -198,19 +198,6 @@ public enum LogRedaction {
             i += 1
         }
         return String(out)
-    }
-}
-
-extension String.UTF8View {
-    /// Whether `needle` occurs in these bytes (exact bytes; callers lowercase first).
-    func contains(subsequence needle: String.UTF8View) -> Bool {
-        let hay = Array(self)
-        let pattern = Array(needle)
-        guard pattern.count <= hay.count else { return false }
-        for start in 0...(hay.count - pattern.count) where hay[start..<start + pattern.count].elementsEqual(pattern) {
-            return true
-        }
-        return false
     }
 }
 
