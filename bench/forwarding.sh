@@ -168,27 +168,34 @@ run_wrk() {
     for header in "$@"; do args+=(-H "$header"); done
     wrk "${args[@]}" -d"${WARMUP}s" "http://127.0.0.1:$port$PATH_UNDER_TEST" >/dev/null
     before=$(bench_cpu_ticks "$pid")
+    read -r busy0 total0 < <(bench_machine_ticks)
     out=$(wrk "${args[@]}" -d"${DURATION}s" --latency "http://127.0.0.1:$port$PATH_UNDER_TEST")
+    read -r busy1 total1 < <(bench_machine_ticks)
     after=$(bench_cpu_ticks "$pid")
-    { echo "### $name"; echo "$out"; echo "server CPU: $((after - before)) ticks of 1/$CLK_TCK s"; echo; } >>"$T/raw"
+    local busy
+    busy=$(bench_calc "100 * ($busy1 - $busy0) / ($total1 - $total0 > 0 ? $total1 - $total0 : 1)" %.0f)
+    {
+        echo "### $name"; echo "$out"; echo "server CPU: $((after - before)) ticks of 1/$CLK_TCK s"
+        echo "machine busy: $busy% of all CPUs"; echo
+    } >>"$T/raw"
     read -r rps p50 p99 bad err requests < <(bench_parse_wrk <<<"$out")
-    echo "$rps $p50 $p99 $bad $err $(bench_calc "($after - $before) * 1000000 / $CLK_TCK / ($requests > 0 ? $requests : 1)" %.1f)"
+    echo "$rps $p50 $p99 $bad $err $(bench_calc "($after - $before) * 1000000 / $CLK_TCK / ($requests > 0 ? $requests : 1)" %.1f) $busy"
 }
 
 : >"$T/raw"
 bench_log "direct to the upstream (reference, ${DURATION}s)"
 # The direct run carries what a proxy would inject, so the upstream answers 200.
-read -r D_RPS D_P50 D_P99 D_BAD D_ERR D_CPU < <(run_wrk "upstream-direct" "$UP_PORT" "$UP_PID" \
+read -r D_RPS D_P50 D_P99 D_BAD D_ERR D_CPU _ < <(run_wrk "upstream-direct" "$UP_PORT" "$UP_PID" \
     "Authorization: Bearer $TOKEN_PREFIX-1" "X-API-Version: 1.0")
-declare -a P_RPS P_P50 P_P99 P_CPU G_RPS G_P50 G_P99 G_CPU
+declare -a P_RPS P_P50 P_P99 P_CPU P_BUSY G_RPS G_P50 G_P99 G_CPU G_BUSY
 BAD=$((D_BAD + D_ERR))
 for r in $(seq "$ROUNDS"); do
     bench_log "round $r/$ROUNDS: nginx peer (${DURATION}s)"
-    read -r rps p50 p99 bad err cpu < <(run_wrk "nginx-peer round $r" "$PEER_PORT" "$PEER_PID" "Authorization: Bearer $CLIENT_KEY")
-    P_RPS[r]=$rps P_P50[r]=$p50 P_P99[r]=$p99 P_CPU[r]=$cpu BAD=$((BAD + bad + err))
+    read -r rps p50 p99 bad err cpu busy < <(run_wrk "nginx-peer round $r" "$PEER_PORT" "$PEER_PID" "Authorization: Bearer $CLIENT_KEY")
+    P_RPS[r]=$rps P_P50[r]=$p50 P_P99[r]=$p99 P_CPU[r]=$cpu P_BUSY[r]=$busy BAD=$((BAD + bad + err))
     bench_log "round $r/$ROUNDS: gateway (${DURATION}s)"
-    read -r rps p50 p99 bad err cpu < <(run_wrk "gateway round $r" "$GW_PORT" "$GW_PID" "Authorization: Bearer $CLIENT_KEY")
-    G_RPS[r]=$rps G_P50[r]=$p50 G_P99[r]=$p99 G_CPU[r]=$cpu BAD=$((BAD + bad + err))
+    read -r rps p50 p99 bad err cpu busy < <(run_wrk "gateway round $r" "$GW_PORT" "$GW_PID" "Authorization: Bearer $CLIENT_KEY")
+    G_RPS[r]=$rps G_P50[r]=$p50 G_P99[r]=$p99 G_CPU[r]=$cpu G_BUSY[r]=$busy BAD=$((BAD + bad + err))
 done
 kill -0 "$GW_PID" 2>/dev/null || bench_die "the gateway exited during the run: $(tail -5 "$T/gateway/stderr.log")"
 GW_RSS_KB=$(awk '/^VmHWM/ { print $2 }' "/proc/$GW_PID/status")
@@ -278,6 +285,9 @@ facts below). Only the ratios from one run, where both proxies saw the same cond
 count; compare ratios across runs, never raw req/s. The CPU column (user + system time of the
 proxy's processes during the measured run, from \`/proc/<pid>/stat\`, divided by the requests wrk
 completed) is the steadiest of the numbers under outside load: it is the cost of one forwarded request.
+During the measured runs the machine was ${P_BUSY[*]}% busy (nginx rounds) and ${G_BUSY[*]}% busy (gateway
+rounds), all CPUs counted (\`/proc/stat\`): wrk, the upstream and the proxy share the cores, so a
+proxy's requests/s here is bounded by its CPU per request.
 
 **Machine facts.**
 

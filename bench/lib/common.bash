@@ -88,6 +88,12 @@ bench_parse_wrk() {
 
 # CPU time (user + system, in clock ticks) used so far by each pid given and its direct children
 # (nginx workers), all threads included.
+# Prints "busy total" jiffies of the whole machine (all CPUs) from /proc/stat: two readings give
+# how busy the machine was in between (the load generator, the upstream and the proxy share it).
+bench_machine_ticks() {
+    awk '/^cpu / { total = 0; for (i = 2; i <= NF; i++) total += $i; print total - $5 - $6, total }' /proc/stat
+}
+
 bench_cpu_ticks() {
     local pid total=0 stat rest
     for pid in "$@" $(for p in "$@"; do pgrep -P "$p" || true; done); do
