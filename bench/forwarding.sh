@@ -285,8 +285,8 @@ facts below). Only the ratios from one run, where both proxies saw the same cond
 count; compare ratios across runs, never raw req/s. The CPU column (user + system time of the
 proxy's processes during the measured run, from \`/proc/<pid>/stat\`, divided by the requests wrk
 completed) is the steadiest of the numbers under outside load: it is the cost of one forwarded request.
-During the measured runs the machine was ${P_BUSY[*]}% busy (nginx rounds) and ${G_BUSY[*]}% busy (gateway
-rounds), all CPUs counted (\`/proc/stat\`): wrk, the upstream and the proxy share the cores, so a
+During the measured runs the machine was $(IFS=/; echo "${P_BUSY[*]}")% busy in the nginx rounds and $(IFS=/; echo "${G_BUSY[*]}")% in the
+gateway rounds, all CPUs counted (\`/proc/stat\`): wrk, the upstream and the proxy share the cores, so a
 proxy's requests/s here is bounded by its CPU per request.
 
 **Machine facts.**
