@@ -50,8 +50,9 @@ extension Pipeline {
         return SendPlan(dispatch: dispatch, maxWait: maxWait, coalescingKey: coalescingKey)
     }
 
-    /// Admit and Send: the traffic-control stack paces the request under the pool's per-token
-    /// limits (identical concurrent GETs share one call), adds the pooled token, and sends.
+    /// Admit and Send in a task, for writes: the durable intent first, then the traffic-control
+    /// stack paces the request under the pool's per-token limits, adds the pooled token, and
+    /// sends. Reads (and their coalescing) go without a task: `TaskFreeForward.swift`.
     func send(
         _ normalized: NormalizedRequest, pool: String, runtime: GatewayRuntime, context: inout RequestContext
     ) async throws(GatewayError) -> ServerResponse {
@@ -66,18 +67,7 @@ extension Pipeline {
                 throw GatewayError(503, "audit log unavailable, the request was not sent: \(error.reason)")
             }
         }
-        let dispatcher = runtime.dispatcher
-        let dispatch = plan.dispatch
-        if let key = plan.coalescingKey {
-            guard let (shared, role) = await runtime.coalescer.run(key: key, { await dispatcher.perform(dispatch) })
-            else {
-                throw Self.gatewayError(for: .transport(.cancelled), maxWait: plan.maxWait)
-            }
-            context.coalesced = role.rawValue
-            return try answer(shared, plan: plan, context: &context)
-        }
-        let outcome = await dispatcher.perform(dispatch)
-        if context.request.method == "GET" { context.coalesced = CoalescedRole.leader.rawValue }
+        let outcome = await runtime.dispatcher.perform(plan.dispatch)
         return try answer(outcome, plan: plan, context: &context)
     }
 
