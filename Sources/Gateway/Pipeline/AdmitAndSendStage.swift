@@ -57,15 +57,13 @@ extension Pipeline {
         _ normalized: NormalizedRequest, pool: String, runtime: GatewayRuntime, context: inout RequestContext
     ) async throws(GatewayError) -> ServerResponse {
         let plan = try plan(normalized, pool: pool, runtime: runtime, context: context)
-        if context.request.method != "GET" {
-            // A write's intent is on disk before Astro can see the write: after a crash, an intent
-            // with no outcome says "may have reached Astro".
-            do {
-                try await audit.appendDurable(AuditRecords.make(context, phase: "intent"))
-                context.intentWritten = true
-            } catch {
-                throw GatewayError(503, "audit log unavailable, the request was not sent: \(error.reason)")
-            }
+        // A write's intent is on disk before Astro can see the write: after a crash, an intent
+        // with no outcome says "may have reached Astro".
+        do {
+            try await audit.appendDurable(AuditRecords.make(context, phase: "intent"))
+            context.intentWritten = true
+        } catch {
+            throw GatewayError(503, "audit log unavailable, the request was not sent: \(error.reason)")
         }
         let outcome = await runtime.dispatcher.perform(plan.dispatch)
         return try answer(outcome, plan: plan, context: &context)

@@ -97,7 +97,7 @@ public final class Pipeline: HTTPHandler {
         } catch {
             response = error.response(requestId: context.requestId)
         }
-        return await complete(response, &context)
+        return await complete(response, context)
     }
 
     public func respond(to request: ServerRequest) async -> ServerResponse {
@@ -119,21 +119,15 @@ public final class Pipeline: HTTPHandler {
         } catch {
             response = error.response(requestId: context.requestId)
         }
-        return await complete(response, &context)
+        return await complete(response, context)
     }
 
     /// Every request is recorded before it is answered; a fail-closed log that cannot record it
     /// turns the answer into a 503 (the upstream call, if any, already has its intent).
-    private func complete(_ answer: ServerResponse, _ context: inout RequestContext) async -> ServerResponse {
-        var response = answer
-        seal(&response, &context)
-        do {
-            try await audit.append(AuditRecords.make(context, phase: context.intentWritten ? "outcome" : "request"))
-        } catch {
-            auditFailed(error, &response, &context)
+    private func complete(_ answer: ServerResponse, _ context: RequestContext) async -> ServerResponse {
+        await withCheckedContinuation { continuation in
+            completeWithoutTask(answer, context) { continuation.resume(returning: $0) }
         }
-        finish(context)
-        return response
     }
 
     private func seal(_ response: inout ServerResponse, _ context: inout RequestContext) {

@@ -275,13 +275,7 @@ public final class HTTPServer: Sendable {
                 MHD_suspend_connection(connection)
                 let key = server.track(state)
                 let suspendedConnection = SuspendedConnection(pointer: connection)
-                start(
-                    { response in
-                        state.cancellation.finish()
-                        state.setResponse(response)
-                        server.untrack(key)
-                        suspendedConnection.resume()
-                    }, state.cancellation)
+                start({ server.answer(state, key, suspendedConnection, $0) }, state.cancellation)
                 return .YES
             case .proceed(let prepared):
                 state.phase = .processing
@@ -316,11 +310,7 @@ public final class HTTPServer: Sendable {
         let key = track(state)
         let handler = self.handler
         let task = Task {
-            let response = await handler.respond(to: request, prepared: prepared.value)
-            state.cancellation.finish()
-            state.setResponse(response)
-            self.untrack(key)
-            suspendedConnection.resume()
+            self.answer(state, key, suspendedConnection, await handler.respond(to: request, prepared: prepared.value))
         }
         state.cancellation.onCancel { task.cancel() }
     }
@@ -334,9 +324,16 @@ public final class HTTPServer: Sendable {
         return key
     }
 
-    private func untrack(_ key: ObjectIdentifier) {
+    /// A suspended request's answer, from whichever thread made it: nothing left to cancel, the
+    /// response stored for the MHD thread, the request no longer suspended, the connection resumed.
+    private func answer(
+        _ state: RequestState, _ key: ObjectIdentifier, _ connection: SuspendedConnection, _ response: ServerResponse
+    ) {
+        state.cancellation.finish()
+        state.setResponse(response)
         suspended.withLock { _ = $0.removeValue(forKey: key) }
         counters.withLock { $0.suspended -= 1 }
+        connection.resume()
     }
 
     private func queue(_ response: ServerResponse, on connection: OpaquePointer) -> MHD_Result {
