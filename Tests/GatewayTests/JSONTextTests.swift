@@ -51,3 +51,19 @@ import Testing
         }
     }
 }
+
+/// Gateway request ids are UUIDv7: they parse as UUIDs, carry version 7 and the RFC variant, and
+/// their first 48 bits are the Unix milliseconds of `now`.
+@Suite struct GatewayRequestIdTests {
+    @Test func uuidV7WithTheTimeInFront() throws {
+        for ms in [0.0, 1_767_225_600_123, 4_102_444_799_999] {
+            let id = GatewayRequestId.make(now: Date(timeIntervalSince1970: ms / 1000))
+            let uuid = try #require(UUID(uuidString: id), "\(id)")
+            #expect(uuid.uuidString.lowercased() == id)
+            let chars = Array(id)
+            #expect(chars.count == 36 && chars[14] == "7" && "89ab".contains(chars[19]))
+            let prefix = id.replacingOccurrences(of: "-", with: "").prefix(12)
+            #expect(UInt64(prefix, radix: 16) == UInt64(ms), "\(id)")
+        }
+    }
+}

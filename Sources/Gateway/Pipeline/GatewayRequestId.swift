@@ -10,14 +10,8 @@ public enum GatewayRequestId {
         for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: ms >> (8 * (5 - i))) }
         bytes[6] = (bytes[6] & 0x0F) | 0x70
         bytes[8] = (bytes[8] & 0x3F) | 0x80
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(36)
-        for (i, b) in bytes.enumerated() {
-            if i == 4 || i == 6 || i == 8 || i == 10 { out.append(UInt8(ascii: "-")) }
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0xF)])
-        }
+        var out = Array(Crypto.hex(bytes).utf8)
+        for dash in [8, 13, 18, 23] { out.insert(UInt8(ascii: "-"), at: dash) }
         return String(decoding: out, as: UTF8.self)
     }
 }
