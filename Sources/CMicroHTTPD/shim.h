@@ -2,6 +2,7 @@
 // (MHD_start_daemon, MHD_get_daemon_info, MHD_get_connection_info).
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -101,4 +102,23 @@ static inline void agw_connection_address(struct MHD_Connection *c, char *out, s
 static inline unsigned int agw_connection_status(struct MHD_Connection *c) {
     const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
     return i ? i->http_status : 0;
+}
+
+/// MHD_add_response_header for counted (not NUL-terminated) name and value: Swift strings that
+/// are stored inline have no terminator, and converting each one allocated a C copy per header.
+/// Copies both into a stack buffer (a heap one above 4 KiB). MHD copies them again itself.
+static inline enum MHD_Result agw_add_response_header_n(struct MHD_Response *response, const char *name,
+                                                        size_t name_length, const char *value,
+                                                        size_t value_length) {
+    char stack[4096];
+    size_t need = name_length + value_length + 2;
+    char *buffer = need <= sizeof stack ? stack : (char *)malloc(need);
+    if (!buffer) return MHD_NO;
+    if (name_length) memcpy(buffer, name, name_length);
+    buffer[name_length] = 0;
+    if (value_length) memcpy(buffer + name_length + 1, value, value_length);
+    buffer[name_length + 1 + value_length] = 0;
+    enum MHD_Result result = MHD_add_response_header(response, buffer, buffer + name_length + 1);
+    if (buffer != stack) free(buffer);
+    return result;
 }

@@ -139,10 +139,14 @@ public final class RouteCatalogue: Sendable {
     }
 
     private static func matches<S: StringProtocol>(_ route: Route, _ segments: [S]) -> Bool {
-        for (seg, value) in zip(route.segments, segments) {
-            switch seg {
-            case .literal(let lit): if lit != value { return false }
-            case .parameter: if value.isEmpty { return false }
+        // Indices, not zip: every request scans a few dozen candidates, and zip's iterators
+        // retained both arrays and each literal (they showed as the top retain site per request).
+        let template = route.segments
+        guard template.count == segments.count else { return false }
+        for i in template.indices {
+            switch template[i] {
+            case .literal(let lit): if lit != segments[i] { return false }
+            case .parameter: if segments[i].isEmpty { return false }
             }
         }
         return true

@@ -41,13 +41,30 @@ extension String {
 
     /// ASCII case-insensitive equality, as header names need (no locale, no allocation).
     @inlinable public func caseInsensitiveEquals(_ other: String) -> Bool {
-        let a = utf8
-        let b = other.utf8
+        // Header names are compared for every header of every request: on contiguous UTF-8 this is
+        // a plain byte loop (zip over two UTF8Views showed in profiles).
+        let fast = utf8.withContiguousStorageIfAvailable { a in
+            other.utf8.withContiguousStorageIfAvailable { b in Self.asciiCaseInsensitiveEqual(a, b) }
+        }
+        if let fast, let result = fast { return result }
+        return Self.asciiCaseInsensitiveEqual(Array(utf8), Array(other.utf8))
+    }
+
+    @inlinable static func asciiCaseInsensitiveEqual<C: RandomAccessCollection<UInt8>>(_ a: C, _ b: C) -> Bool
+    where C.Index == Int {
         guard a.count == b.count else { return false }
-        for (x, y) in zip(a, b) where x != y {
-            let lx = (x >= 65 && x <= 90) ? x | 0x20 : x
-            let ly = (y >= 65 && y <= 90) ? y | 0x20 : y
-            if lx != ly { return false }
+        var i = a.startIndex
+        var j = b.startIndex
+        while i < a.endIndex {
+            let x = a[i]
+            let y = b[j]
+            if x != y {
+                let lx = (x >= 65 && x <= 90) ? x | 0x20 : x
+                let ly = (y >= 65 && y <= 90) ? y | 0x20 : y
+                if lx != ly { return false }
+            }
+            i += 1
+            j += 1
         }
         return true
     }

@@ -15,8 +15,16 @@ public struct AuditChain: Sendable {
     }
 
     public func mac(prev: String, canonical: [UInt8]) -> String? {
+        canonical.withUnsafeBufferPointer { mac(prev: prev, canonical: $0) }
+    }
+
+    public func mac(prev: String, canonical: UnsafeBufferPointer<UInt8>) -> String? {
         guard let key else { return nil }
-        return Crypto.hex(Crypto.hmacSHA256(key: key, message: Array(prev.utf8) + canonical))
+        var message: [UInt8] = []
+        message.reserveCapacity(prev.utf8.count + canonical.count)
+        message.append(contentsOf: prev.utf8)
+        message.append(contentsOf: canonical)
+        return Crypto.hex(Crypto.hmacSHA256(key: key, message: message))
     }
 
     /// Splits a written line into its canonical bytes and its mac, without re-serializing (the

@@ -42,10 +42,17 @@ public struct AuditRecord: Sendable, Equatable {
     /// The canonical bytes: a JSON object with every field but `mac`, in contract order.
     public func canonical() -> String { String(decoding: canonicalBytes(), as: UTF8.self) }
 
-    /// The canonical bytes, built directly as bytes (this runs for every request).
+    /// The canonical bytes, built directly as bytes.
     public func canonicalBytes() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(640)
+        appendCanonical(to: &out, seq: seq, ts: ts, prev: prev)
+        return out
+    }
+
+    /// Appends the canonical bytes to `out` with the chain fields given (the writer encodes a
+    /// whole batch into one buffer this way, without copying records or allocating per record).
+    func appendCanonical(to out: inout [UInt8], seq: Int, ts: String, prev: String) {
         var first = true
         func key(_ name: StaticString) {
             out.append(first ? UInt8(ascii: "{") : UInt8(ascii: ","))
@@ -104,7 +111,6 @@ public struct AuditRecord: Sendable, Equatable {
         str("note", note)
         str("prev", prev)
         out.append(UInt8(ascii: "}"))
-        return out
     }
 
     /// The line written to the segment: the canonical object with `mac` appended.
@@ -115,17 +121,34 @@ public struct AuditRecord: Sendable, Equatable {
     /// The line for already-computed canonical bytes: `{...,"mac":"<hex>"}\n`.
     static func line(canonical: [UInt8], mac: String?) -> [UInt8] {
         var out = canonical
+        closeLine(&out, mac: mac)
+        return out
+    }
+
+    /// Appends this record's whole line to `out` as the writer chains it (`seq`, `ts`, `prev`
+    /// given; the mac covers exactly the canonical bytes written) and returns the new mac.
+    func appendLine(to out: inout [UInt8], seq: Int, ts: String, prev: String, chain: AuditChain) -> String? {
+        let start = out.count
+        appendCanonical(to: &out, seq: seq, ts: ts, prev: prev)
+        let mac = out.withUnsafeBufferPointer {
+            chain.mac(prev: prev, canonical: UnsafeBufferPointer(rebasing: $0[start...]))
+        }
+        Self.closeLine(&out, mac: mac)
+        return mac
+    }
+
+    /// Replaces the closing brace of canonical bytes at the end of `out` with `,"mac":…}\n`.
+    private static func closeLine(_ out: inout [UInt8], mac: String?) {
         out.removeLast()
-        out += Array(",\"mac\":".utf8)
+        out.append(contentsOf: ",\"mac\":".utf8)
         if let mac {
             out.append(UInt8(ascii: "\""))
-            out += Array(mac.utf8)
+            out.append(contentsOf: mac.utf8)
             out.append(UInt8(ascii: "\""))
         } else {
             out += [110, 117, 108, 108]
         }
         out += [UInt8(ascii: "}"), 10]
-        return out
     }
 
     static let timestampFormat: Date.ISO8601FormatStyle = .iso8601.year().month().day()

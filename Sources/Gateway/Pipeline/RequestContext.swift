@@ -1,8 +1,15 @@
 import Foundation
 
 /// What the pipeline learns about one request, stage by stage. The audit record, the log line
-/// and the metrics are all built from this one value, so they cannot disagree.
-public struct RequestContext: Sendable {
+/// and the metrics are all built from this one object, so they cannot disagree.
+///
+/// A class, not a struct: a request's context passes through five closures and three threads, and
+/// copying a struct of a dozen strings at each step was the largest source of retains per request.
+/// Invariant behind `@unchecked Sendable`: a context belongs to one request and is touched by one
+/// thread at a time, the stage running that request; it moves between threads only through
+/// hand-offs that order memory (the transport's and the audit writer's inbox locks, a task's
+/// continuation, MHD's resume), and it is not changed after its final audit record is made.
+public final class RequestContext: @unchecked Sendable {
     public let requestId: String
     public let request: ServerRequest
     public var operationId: String?

@@ -351,13 +351,29 @@ public final class HTTPServer: Sendable {
             // libmicrohttpd owns framing: it writes Content-Length and connection management itself.
             if field.name.caseInsensitiveEquals("connection") && field.value == "close" {
                 // The one hop-by-hop header a handler may set: MHD then closes after this response.
-                _ = MHD_add_response_header(mhdResponse, field.name, field.value)
+                _ = Self.addHeader(mhdResponse, field.name, field.value)
                 continue
             }
             if field.name.caseInsensitiveEquals("content-length") || HopByHop.contains(field.name) { continue }
-            _ = MHD_add_response_header(mhdResponse, field.name, field.value)
+            _ = Self.addHeader(mhdResponse, field.name, field.value)
         }
         return MHD_queue_response(connection, UInt32(response.status), mhdResponse)
+    }
+
+    /// Adds a header from the strings' own bytes: passing a Swift string as `const char *` made a
+    /// terminated heap copy of every short (inline-stored) name and value.
+    private static func addHeader(_ response: OpaquePointer, _ name: String, _ value: String) -> MHD_Result {
+        var name = name
+        var value = value
+        return name.withUTF8 { n in
+            value.withUTF8 { v in
+                agw_add_response_header_n(response, cChars(n), n.count, cChars(v), v.count)
+            }
+        }
+    }
+
+    private static func cChars(_ bytes: UnsafeBufferPointer<UInt8>) -> UnsafePointer<CChar>? {
+        bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }
     }
 
     // MARK: - Client disconnect watcher

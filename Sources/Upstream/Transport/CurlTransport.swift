@@ -110,17 +110,35 @@ public final class CurlTransport: UpstreamSending {
 
     private static func run(_ shared: Shared) {
         var active: [ObjectIdentifier: Transfer] = [:]
-        // Easy handles are reused (curl_easy_reset keeps their allocations): creating one per
-        // request showed up as calloc/memset in profiles. Owned by this thread only.
+        // Easy handles are reused: creating one per request showed up as calloc/memset in
+        // profiles. A handle that carried a body-less GET goes back as it is (libcurl's normal
+        // reuse: the next GET sets every option that differs); any other is reset first, so no
+        // method, body or custom request can leak into a later transfer (curl_easy_reset itself
+        // costs a dozen allocations, hence the two pools). Owned by this thread only.
+        var spareReads: [UnsafeMutableRawPointer] = []
         var spare: [UnsafeMutableRawPointer] = []
         func recycle(_ transfer: Transfer) {
+            let wasRead = transfer.isPlainRead
             guard let easy = transfer.detachEasyHandle() else { return }
-            if spare.count < 256 {
+            if wasRead && spareReads.count < 256 {
+                spareReads.append(easy)
+            } else if spare.count < 256 {
                 curl_easy_reset(easy)
                 spare.append(easy)
             } else {
                 curl_easy_cleanup(easy)
             }
+        }
+        func handle(for transfer: Transfer) -> UnsafeMutableRawPointer? {
+            if transfer.isPlainRead, let easy = spareReads.popLast() {
+                return transfer.makeEasyHandle(reusing: easy, configured: true)
+            }
+            if let easy = spare.popLast() { return transfer.makeEasyHandle(reusing: easy, configured: false) }
+            if let easy = spareReads.popLast() {
+                curl_easy_reset(easy)
+                return transfer.makeEasyHandle(reusing: easy, configured: false)
+            }
+            return transfer.makeEasyHandle(reusing: nil, configured: false)
         }
         var running: Int32 = 0
         while true {
@@ -132,7 +150,7 @@ public final class CurlTransport: UpstreamSending {
                 return (inbox.submitted, inbox.cancelled, inbox.stopping)
             }
             for transfer in submitted {
-                guard let easy = transfer.makeEasyHandle(reusing: spare.popLast()) else {
+                guard let easy = handle(for: transfer) else {
                     transfer.finish(.failure(.badResponse("cannot create a transfer")))
                     continue
                 }
@@ -153,7 +171,7 @@ public final class CurlTransport: UpstreamSending {
                     if let easy = transfer.easy { curl_multi_remove_handle(shared.multi, easy) }
                     transfer.finish(.failure(.cancelled))
                 }
-                for easy in spare { curl_easy_cleanup(easy) }
+                for easy in spare + spareReads { curl_easy_cleanup(easy) }
                 curl_multi_cleanup(shared.multi)
                 return
             }
@@ -208,7 +226,7 @@ final class Transfer: @unchecked Sendable {
 
     deinit {
         if let easy { curl_easy_cleanup(easy) }
-        if let headerList { curl_slist_free_all(headerList) }
+        free(headerList)
         Self.alive.subtract(1, ordering: .relaxed)
     }
 
@@ -224,23 +242,34 @@ final class Transfer: @unchecked Sendable {
     func detachEasyHandle() -> UnsafeMutableRawPointer? {
         defer {
             easy = nil
-            if let headerList { curl_slist_free_all(headerList) }
+            free(headerList)
             headerList = nil
         }
         return easy
     }
 
-    func makeEasyHandle(reusing spare: UnsafeMutableRawPointer? = nil) -> UnsafeMutableRawPointer? {
+    private static func breaksLine(_ byte: UInt8) -> Bool { byte == 0 || byte == 10 || byte == 13 }
+
+    /// A GET without a body: its easy handle can be reused without a reset.
+    var isPlainRead: Bool { request.method == "GET" && request.body.isEmpty }
+
+    /// Sets the transfer's options on a new or reused handle. `configured`: the handle last
+    /// carried a plain read and was not reset, so the options every transfer shares are in place.
+    func makeEasyHandle(reusing spare: UnsafeMutableRawPointer?, configured: Bool) -> UnsafeMutableRawPointer? {
         guard let easy = spare ?? curl_easy_init() else { return nil }
         self.easy = easy
         let me = Unmanaged.passUnretained(self).toOpaque()
+        if !configured {
+            _ = agw_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
+            _ = agw_easy_setopt_ptr(easy, CURLOPT_PROTOCOLS_STR, "http,https")
+            _ = agw_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeoutSeconds * 1000))
+            if let ca = options.caFile { _ = agw_easy_setopt_ptr(easy, CURLOPT_CAINFO, ca) }
+            _ = agw_easy_setopt_writefn(easy, CURLOPT_WRITEFUNCTION, Transfer.writeCallback)
+            _ = agw_easy_setopt_writefn(easy, CURLOPT_HEADERFUNCTION, Transfer.headerCallback)
+        }
         _ = agw_easy_setopt_ptr(easy, CURLOPT_PRIVATE, me)
         _ = agw_easy_setopt_ptr(easy, CURLOPT_URL, request.url)
-        _ = agw_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
-        _ = agw_easy_setopt_ptr(easy, CURLOPT_PROTOCOLS_STR, "http,https")
-        _ = agw_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeoutSeconds * 1000))
         _ = agw_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, max(1, Int(request.timeoutSeconds * 1000)))
-        if let ca = options.caFile { _ = agw_easy_setopt_ptr(easy, CURLOPT_CAINFO, ca) }
         switch request.method {
         case "GET" where request.body.isEmpty:
             _ = agw_easy_setopt_long(easy, CURLOPT_HTTPGET, 1)
@@ -251,22 +280,36 @@ final class Transfer: @unchecked Sendable {
             _ = agw_easy_setopt_ptr(easy, CURLOPT_CUSTOMREQUEST, request.method)
             if !request.body.isEmpty { setBody(easy) }
         }
-        var list: UnsafeMutablePointer<curl_slist>?
+        // All header lines in one buffer, NUL-separated, turned into a list with one allocation.
+        var block: [UInt8] = []
+        block.reserveCapacity(256)
         var sawAccept = false
         for field in request.headers {
+            // A NUL, CR or LF would split the line into two headers. Fields come from
+            // libmicrohttpd (C strings, lines already split) and from us, so none has one; this
+            // keeps it so should another source appear.
+            if field.name.utf8.contains(where: Self.breaksLine) || field.value.utf8.contains(where: Self.breaksLine) {
+                continue
+            }
             if field.name.caseInsensitiveEquals("accept") { sawAccept = true }
+            block.append(contentsOf: field.name.utf8)
             // "Name:" with an empty value would tell curl to drop the header; "Name;" sends it empty.
-            let line = field.value.isEmpty ? "\(field.name);" : "\(field.name): \(field.value)"
-            list = curl_slist_append(list, line)
+            if field.value.isEmpty {
+                block.append(UInt8(ascii: ";"))
+            } else {
+                block.append(contentsOf: ": ".utf8)
+                block.append(contentsOf: field.value.utf8)
+            }
+            block.append(0)
         }
         // Suppress headers curl would add on its own: the request must be exactly what we built.
-        list = curl_slist_append(list, "Expect:")
-        if !sawAccept { list = curl_slist_append(list, "Accept:") }
-        headerList = list
-        _ = agw_easy_setopt_ptr(easy, CURLOPT_HTTPHEADER, list)
-        _ = agw_easy_setopt_writefn(easy, CURLOPT_WRITEFUNCTION, Transfer.writeCallback)
+        block.append(contentsOf: "Expect:\u{0}".utf8)
+        if !sawAccept { block.append(contentsOf: "Accept:\u{0}".utf8) }
+        headerList = block.withUnsafeBytes { raw in
+            agw_slist_from_block(raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count)
+        }
+        _ = agw_easy_setopt_ptr(easy, CURLOPT_HTTPHEADER, headerList)
         _ = agw_easy_setopt_ptr(easy, CURLOPT_WRITEDATA, me)
-        _ = agw_easy_setopt_writefn(easy, CURLOPT_HEADERFUNCTION, Transfer.headerCallback)
         _ = agw_easy_setopt_ptr(easy, CURLOPT_HEADERDATA, me)
         return easy
     }
