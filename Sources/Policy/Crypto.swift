@@ -6,11 +6,12 @@ import COpenSSL
 public enum Crypto {
     public static func sha256(_ bytes: some Collection<UInt8>) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
-        let input = Array(bytes)
-        input.withUnsafeBufferPointer { buf in
-            out.withUnsafeMutableBufferPointer { o in
-                _ = SHA256(buf.baseAddress, buf.count, o.baseAddress)
-            }
+        func digest(_ buf: UnsafeBufferPointer<UInt8>) {
+            out.withUnsafeMutableBufferPointer { o in _ = SHA256(buf.baseAddress, buf.count, o.baseAddress) }
+        }
+        // Contiguous input (arrays, native strings' UTF-8) is hashed in place, without a copy.
+        if bytes.withContiguousStorageIfAvailable(digest) == nil {
+            Array(bytes).withUnsafeBufferPointer(digest)
         }
         return out
     }

@@ -101,7 +101,7 @@ public struct KeyStore: Sendable, Equatable {
         guard values.count == 1 else { return .failed(.multipleAuthorizationHeaders) }
         guard let token = Self.bearerToken(value) else { return .failed(.notBearer) }
         guard let parsed = LocalKeyFormat.parse(token) else { return .failed(.notGatewayKey) }
-        let presented = Crypto.sha256(Array(parsed.text.utf8))
+        let presented = Crypto.sha256(parsed.text.utf8)
         let candidates = digestsById[parsed.keyId] ?? [(Self.dummyDigest, nil)]
         var matched = false
         for candidate in candidates {
@@ -120,15 +120,18 @@ public struct KeyStore: Sendable, Equatable {
     /// The token of a `Bearer <token>` value (scheme case-insensitive, one or more spaces, no
     /// trailing whitespace); nil when the value is not a bearer credential.
     static func bearerToken(_ value: String) -> String? {
-        let utf8 = Array(value.utf8)
-        let scheme = Array("bearer".utf8)
-        guard utf8.count > scheme.count + 1,
-            zip(utf8, scheme).allSatisfy({ ($0 | 0x20) == $1 }),
-            utf8[scheme.count] == 0x20
-        else { return nil }
-        let token = utf8[(scheme.count + 1)...].drop { $0 == 0x20 }
-        guard !token.isEmpty, !token.contains(where: { $0 <= 0x20 || $0 >= 0x7F }) else { return nil }
-        return String(decoding: token, as: UTF8.self)
+        // On the string's own bytes: every request comes through here.
+        var value = value
+        return value.withUTF8 { utf8 -> String? in
+            let scheme = "bearer".utf8
+            guard utf8.count > scheme.count + 1,
+                zip(utf8, scheme).allSatisfy({ ($0 | 0x20) == $1 }),
+                utf8[scheme.count] == 0x20
+            else { return nil }
+            let token = utf8[(scheme.count + 1)...].drop { $0 == 0x20 }
+            guard !token.isEmpty, !token.contains(where: { $0 <= 0x20 || $0 >= 0x7F }) else { return nil }
+            return String(decoding: UnsafeBufferPointer(rebasing: token), as: UTF8.self)
+        }
     }
 
     /// A digest no key text can have a preimage for in practice (it is not the digest of any

@@ -19,16 +19,18 @@ public enum LocalKeyFormat {
 
     /// Splits a presented key; nil when it is not shaped like a gateway key.
     public static func parse(_ key: String) -> Parsed? {
-        let utf8 = Array(key.utf8)
-        let prefixBytes = Array(prefix.utf8)
-        guard utf8.count <= 512, utf8.starts(with: prefixBytes) else { return nil }
-        let rest = utf8[prefixBytes.count...]
-        guard let separator = rest.firstIndex(of: UInt8(ascii: "_")) else { return nil }
-        let id = rest[rest.startIndex..<separator]
-        let secret = rest[(separator + 1)...]
-        guard (1...64).contains(id.count), id.allSatisfy(isIdByte) else { return nil }
-        guard (16...256).contains(secret.count), secret.allSatisfy(isSecretByte) else { return nil }
-        return Parsed(keyId: String(decoding: id, as: UTF8.self), text: key)
+        var text = key
+        return text.withUTF8 { utf8 -> Parsed? in
+            let prefixBytes = prefix.utf8
+            guard utf8.count <= 512, utf8.starts(with: prefixBytes) else { return nil }
+            let rest = utf8[prefixBytes.count...]
+            guard let separator = rest.firstIndex(of: UInt8(ascii: "_")) else { return nil }
+            let id = rest[rest.startIndex..<separator]
+            let secret = rest[(separator + 1)...]
+            guard (1...64).contains(id.count), id.allSatisfy(isIdByte) else { return nil }
+            guard (16...256).contains(secret.count), secret.allSatisfy(isSecretByte) else { return nil }
+            return Parsed(keyId: String(decoding: UnsafeBufferPointer(rebasing: id), as: UTF8.self), text: key)
+        }
     }
 
     public static func isValidKeyId(_ id: String) -> Bool {

@@ -48,13 +48,26 @@ public final class AuditWriter: Sendable {
         public var segments = 0
     }
 
-    struct Pending: Sendable {
+    /// A class: a queued record is handed from the caller into the inbox, out as a batch and to the
+    /// encoder, and a struct of two dozen fields was copied (retaining each) at every step.
+    final class Pending: Sendable {
         let record: AuditRecord
         let durable: Bool
         /// Nil for detached records, which nobody waits for.
         let continuation: CheckedContinuation<Result<Void, AuditUnavailable>, Never>?
         /// Called on the writer thread with the outcome (for callers that are not tasks).
-        var completion: (@Sendable (Result<Void, AuditUnavailable>) -> Void)? = nil
+        let completion: (@Sendable (Result<Void, AuditUnavailable>) -> Void)?
+
+        init(
+            record: consuming AuditRecord, durable: Bool,
+            continuation: CheckedContinuation<Result<Void, AuditUnavailable>, Never>?,
+            completion: (@Sendable (Result<Void, AuditUnavailable>) -> Void)? = nil
+        ) {
+            self.record = record
+            self.durable = durable
+            self.continuation = continuation
+            self.completion = completion
+        }
     }
 
     struct Inbox {
@@ -141,11 +154,13 @@ public final class AuditWriter: Sendable {
     /// not be): for the server thread, which must neither block nor start a task per request.
     /// Not bounded by `maxPending`: each caller holds one suspended connection, which the
     /// connection limit bounds.
-    public func append(_ record: AuditRecord, completion: @escaping @Sendable (Result<Void, AuditUnavailable>) -> Void)
-    {
+    public func append(
+        _ record: consuming AuditRecord, completion: @escaping @Sendable (Result<Void, AuditUnavailable>) -> Void
+    ) {
+        let pending = Pending(record: record, durable: false, continuation: nil, completion: completion)
         let accepted = inbox.withLock { inbox -> Bool? in
             if inbox.stopping { return nil }
-            inbox.items.append(Pending(record: record, durable: false, continuation: nil, completion: completion))
+            inbox.items.append(pending)
             return inbox.items.count == 1
         }
         switch accepted {
@@ -158,10 +173,11 @@ public final class AuditWriter: Sendable {
     /// Queues a record without waiting for it (from threads that must not block: the server's
     /// callbacks for requests that never reached the pipeline). Dropped only if the writer is
     /// closed or its queue is full, and then counted as a failure.
-    public func appendDetached(_ record: AuditRecord) {
+    public func appendDetached(_ record: consuming AuditRecord) {
+        let pending = Pending(record: record, durable: false, continuation: nil)
         let first = inbox.withLock { inbox -> Bool? in
             if inbox.stopping || inbox.items.count >= options.maxPending { return nil }
-            inbox.items.append(Pending(record: record, durable: false, continuation: nil))
+            inbox.items.append(pending)
             return inbox.items.count == 1
         }
         switch first {

@@ -5,8 +5,8 @@ import Upstream
 /// headers pass; hop-by-hop ones (and any the client names in `Connection`) do not; the client's
 /// credentials and `Host` never reach Astro; the gateway's own request headers stay here.
 public enum ForwardingHeaders {
-    /// Request headers that are never forwarded upstream, whatever the client sends.
-    static let dropped: Set<String> = [
+    /// Request headers that are never forwarded upstream, whatever the client sends (lowercase).
+    static let dropped: [String] = [
         "authorization", "cookie", "host", "content-length", "x-api-version", "expect",
         "x-gateway-max-wait", "idempotency-key", "x-http-method-override", "x-http-method", "x-method-override",
         "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip",
@@ -17,10 +17,11 @@ public enum ForwardingHeaders {
     public static func upstreamRequest(from client: HeaderList, apiVersion: String) -> HeaderList {
         let nominated = connectionNominated(client)
         var out = HeaderList()
+        out.fields.reserveCapacity(client.fields.count + 2)
         for field in client {
-            let lower = field.name.asciiLowercased
-            if dropped.contains(lower) || HopByHop.contains(lower) || nominated.contains(lower)
-                || lower.hasPrefix("x-gateway-")
+            // Compared in place, case-insensitively: lowercasing each name allocated a copy.
+            if isDropped(field.name) || HopByHop.contains(field.name)
+                || (!nominated.isEmpty && nominated.contains(field.name.asciiLowercased))
             {
                 continue
             }
@@ -28,6 +29,16 @@ public enum ForwardingHeaders {
         }
         out.append("X-API-Version", apiVersion)
         return out
+    }
+
+    /// One of `dropped`, or any of the gateway's own `X-Gateway-*` request headers.
+    static func isDropped(_ name: String) -> Bool {
+        let length = name.utf8.count
+        for candidate in dropped where candidate.utf8.count == length && name.caseInsensitiveEquals(candidate) {
+            return true
+        }
+        let prefix = "x-gateway-".utf8
+        return length >= prefix.count && zip(name.utf8, prefix).allSatisfy { $0 | 0x20 == $1 | 0x20 }
     }
 
     /// Headers for the client: Astro's, minus hop-by-hop ones and framing the server sets itself.
@@ -45,12 +56,16 @@ public enum ForwardingHeaders {
     }
 
     /// Header names listed in `Connection` are hop-by-hop for this message (RFC 9110 §7.6.1).
+    /// Lowercase. Names that are hop-by-hop anyway (`keep-alive`) are left out, so the usual
+    /// `Connection: keep-alive` costs no set at all.
     static func connectionNominated(_ headers: HeaderList) -> Set<String> {
         var names: Set<String> = []
-        guard headers.fields.contains(where: { $0.name.caseInsensitiveEquals("connection") }) else { return names }
-        for value in headers.values("connection") {
-            for token in value.split(separator: ",") {
-                names.insert(token.trimmingCharacters(in: .whitespaces).lowercased())
+        for field in headers where field.name.caseInsensitiveEquals("connection") {
+            for token in field.value.utf8.split(separator: UInt8(ascii: ",")) {
+                let trimmed = token.drop { $0 == 32 || $0 == 9 }.reversed().drop { $0 == 32 || $0 == 9 }.reversed()
+                let name = String(decoding: trimmed, as: UTF8.self)
+                if name.isEmpty || HopByHop.contains(name) { continue }
+                names.insert(name.asciiLowercased)
             }
         }
         return names

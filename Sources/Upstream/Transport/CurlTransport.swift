@@ -359,7 +359,10 @@ final class Transfer: @unchecked Sendable {
             while end > start && isSpace(bytes[end - 1]) { end -= 1 }
             let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<colon]), as: UTF8.self)
             let value = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
-            if !HopByHop.contains(name) { transfer.responseHeaders.append(name, value) }
+            guard !HopByHop.contains(name) else { return }
+            // Room for a typical answer's headers at once, instead of growing 1, 2, 4, 8.
+            if transfer.responseHeaders.fields.isEmpty { transfer.responseHeaders.fields.reserveCapacity(12) }
+            transfer.responseHeaders.append(name, value)
         }
         return n
     }
