@@ -49,10 +49,9 @@ public enum HeaderCheck {
             guard isToken(header.name) else { throw .invalidHeaderName }
             // Bytes, not Characters: the name is an ASCII token (checked above), and this runs for
             // every header of every request.
-            let lowered = String(
-                decoding: header.name.utf8.map { byte in
-                    byte == UInt8(ascii: "_") ? UInt8(ascii: "-") : (byte >= 65 && byte <= 90 ? byte | 0x20 : byte)
-                }, as: UTF8.self)
+            let lowered = header.name.mappingASCIIBytes { byte in
+                byte == UInt8(ascii: "_") ? UInt8(ascii: "-") : (byte >= 65 && byte <= 90 ? byte | 0x20 : byte)
+            }
             if header.value.utf8.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) {
                 throw .invalidHeaderValue(name: lowered)
             }
@@ -98,5 +97,21 @@ public enum HeaderCheck {
                 default: false
                 }
             }
+    }
+}
+
+extension String {
+    /// The string with each UTF-8 byte mapped, built in place: a name of up to 15 bytes stays an
+    /// inline small string (no allocation), where map-then-decode allocated twice per header.
+    @inlinable func mappingASCIIBytes(_ transform: (UInt8) -> UInt8) -> String {
+        let count = utf8.count
+        return String(unsafeUninitializedCapacity: count) { buffer in
+            var i = 0
+            for byte in utf8 {
+                buffer[i] = transform(byte)
+                i += 1
+            }
+            return i
+        }
     }
 }

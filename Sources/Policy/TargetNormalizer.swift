@@ -22,7 +22,16 @@ public struct TargetNormalizer: Sendable {
     /// Normalizes a target given as the bytes received on the wire.
     public func normalize(method: String, rawTarget: some Collection<UInt8>) throws(TargetRefusal) -> NormalizedRequest
     {
-        let bytes = Array(rawTarget)
+        try normalize(method: method, bytes: Array(rawTarget), text: nil)
+    }
+
+    /// Normalizes a target given as a string (its UTF-8 bytes are what is checked).
+    public func normalize(method: String, rawTarget: String) throws(TargetRefusal) -> NormalizedRequest {
+        try normalize(method: method, bytes: Array(rawTarget.utf8), text: rawTarget)
+    }
+
+    /// `text`: the target as a string when the caller has one (kept as `rawTarget`, not rebuilt).
+    private func normalize(method: String, bytes: [UInt8], text: String?) throws(TargetRefusal) -> NormalizedRequest {
         guard Self.isMethodToken(method) else { throw .invalidMethod }
         try Self.checkForm(bytes)
         let queryStart = bytes.firstIndex(of: UInt8(ascii: "?"))
@@ -36,6 +45,7 @@ public struct TargetNormalizer: Sendable {
         let path = String(decoding: pathBytes[3...], as: UTF8.self)
         // Split on bytes (String.split works on Characters and showed in profiles); "/v1/" is 4 bytes.
         var segments: [String] = []
+        segments.reserveCapacity(pathBytes[4...].reduce(1) { $1 == UInt8(ascii: "/") ? $0 + 1 : $0 })
         var start = 4
         for index in 4...pathBytes.count where index == pathBytes.count || pathBytes[index] == UInt8(ascii: "/") {
             segments.append(String(decoding: pathBytes[start..<index], as: UTF8.self))
@@ -51,18 +61,14 @@ public struct TargetNormalizer: Sendable {
         switch catalogue.lookup(method: method, segments: segments) {
         case .matched(let route, let parameters):
             return NormalizedRequest(
-                method: method, rawTarget: String(decoding: bytes, as: UTF8.self), path: path, rawQuery: rawQuery,
+                method: method, rawTarget: text ?? String(decoding: bytes, as: UTF8.self), path: path,
+                rawQuery: rawQuery,
                 segments: segments, route: route, parameters: parameters, queryItems: queryItems)
         case .methodNotAllowed(let allowed):
             throw .methodNotAllowed(allowed: allowed)
         case .notFound:
             throw .unknownRoute
         }
-    }
-
-    /// Normalizes a target given as a string (its UTF-8 bytes are what is checked).
-    public func normalize(method: String, rawTarget: String) throws(TargetRefusal) -> NormalizedRequest {
-        try normalize(method: method, rawTarget: Array(rawTarget.utf8))
     }
 
     static func isMethodToken(_ method: String) -> Bool {

@@ -14,16 +14,49 @@ public final class GatewayMetrics: Sendable {
     private let counters = Mutex<[SeriesKey: Counter]>([:])
     private let histograms = Mutex<[SeriesKey: ValueHistogram]>([:])
 
+    /// Up to five label values in fields, not an array: building an array per series per request
+    /// was an allocation each.
     struct SeriesKey: Hashable {
         let metric: String
-        let values: [String]
+        var v0 = "", v1 = "", v2 = "", v3 = "", v4 = ""
+        let count: Int
+
+        init(_ metric: String, _ values: [String]) {
+            precondition(values.count <= 5, "a series has at most five labels")
+            self.metric = metric
+            count = values.count
+            for (i, value) in values.enumerated() {
+                switch i {
+                case 0: v0 = value
+                case 1: v1 = value
+                case 2: v2 = value
+                case 3: v3 = value
+                default: v4 = value
+                }
+            }
+        }
+
+        init(_ metric: String, _ a: String, _ b: String, _ c: String, _ d: String, _ e: String) {
+            self.metric = metric
+            (v0, v1, v2, v3, v4, count) = (a, b, c, d, e, 5)
+        }
+
+        init(_ metric: String, _ a: String) {
+            self.metric = metric
+            (v0, count) = (a, 1)
+        }
+
+        var values: [String] { Array([v0, v1, v2, v3, v4].prefix(count)) }
     }
 
     private func counter(_ metric: String, _ help: String, _ names: [String], _ values: [String]) -> Counter {
-        let key = SeriesKey(metric: metric, values: values)
+        counter(SeriesKey(metric, values), help, names)
+    }
+
+    private func counter(_ key: SeriesKey, _ help: String, _ names: [String]) -> Counter {
         if let existing = counters.withLock({ $0[key] }) { return existing }
         let made = registry.makeCounter(
-            descriptor: Self.name(metric, "total", help), labels: Array(zip(names, values)))
+            descriptor: Self.name(key.metric, "total", help), labels: Array(zip(names, key.values)))
         counters.withLock { $0[key] = made }
         return made
     }
@@ -31,10 +64,13 @@ public final class GatewayMetrics: Sendable {
     private func histogram(_ metric: String, _ help: String, _ names: [String], _ values: [String])
         -> ValueHistogram
     {
-        let key = SeriesKey(metric: metric, values: values)
+        histogram(SeriesKey(metric, values), help, names)
+    }
+
+    private func histogram(_ key: SeriesKey, _ help: String, _ names: [String]) -> ValueHistogram {
         if let existing = histograms.withLock({ $0[key] }) { return existing }
         let made = registry.makeValueHistogram(
-            descriptor: Self.name(metric, "seconds", help), labels: Array(zip(names, values)),
+            descriptor: Self.name(key.metric, "seconds", help), labels: Array(zip(names, key.values)),
             buckets: durationBuckets)
         histograms.withLock { $0[key] = made }
         return made
@@ -55,15 +91,15 @@ public final class GatewayMetrics: Sendable {
     /// One finished request, as the audit log recorded it.
     func requestFinished(_ context: RequestContext, durationSeconds: Double) {
         counter(
-            "requests", "Requests answered, by key, policy, operation, decision and status.",
-            ["key", "policy", "operation", "decision", "status"],
-            [
-                Self.label(context.keyName), Self.label(context.policy), Self.label(context.operationId),
-                context.decision, String(context.status),
-            ]
+            SeriesKey(
+                "requests", Self.label(context.keyName), Self.label(context.policy), Self.label(context.operationId),
+                context.decision, String(context.status)),
+            "Requests answered, by key, policy, operation, decision and status.",
+            ["key", "policy", "operation", "decision", "status"]
         ).increment()
-        histogram("request_duration", "Time from request line to answer.", ["decision"], [context.decision])
-            .record(durationSeconds)
+        histogram(
+            SeriesKey("request_duration", context.decision), "Time from request line to answer.", ["decision"]
+        ).record(durationSeconds)
         if let tokenId = context.tokenId, let upstreamStatus = context.upstreamStatus {
             let methodClass = MethodClass(method: context.request.method).rawValue
             counter(

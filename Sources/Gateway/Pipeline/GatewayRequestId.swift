@@ -10,8 +10,20 @@ public enum GatewayRequestId {
         for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: ms >> (8 * (5 - i))) }
         bytes[6] = (bytes[6] & 0x0F) | 0x70
         bytes[8] = (bytes[8] & 0x3F) | 0x80
-        var out = Array(Crypto.hex(bytes).utf8)
-        for dash in [8, 13, 18, 23] { out.insert(UInt8(ascii: "-"), at: dash) }
-        return String(decoding: out, as: UTF8.self)
+        // Hex digits and dashes written straight into the string's storage.
+        return String(unsafeUninitializedCapacity: 36) { out in
+            func digit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 48 + nibble : 87 + nibble }
+            var i = 0
+            for (index, byte) in bytes.enumerated() {
+                if index == 4 || index == 6 || index == 8 || index == 10 {
+                    out[i] = UInt8(ascii: "-")
+                    i += 1
+                }
+                out[i] = digit(byte >> 4)
+                out[i + 1] = digit(byte & 0xF)
+                i += 2
+            }
+            return i
+        }
     }
 }
