@@ -50,13 +50,19 @@ public struct AuditRecord: Sendable, Equatable {
         return out
     }
 
-    /// Appends the canonical bytes to `out` with the chain fields given (the writer encodes a
-    /// whole batch into one buffer this way, without copying records or allocating per record).
+    /// Appends the canonical bytes to `out` with the chain fields given.
     func appendCanonical(to out: inout [UInt8], seq: Int, ts: String, prev: String) {
-        var first = true
+        Self.appendCanonical(to: &out, seq: seq, ts: ts, fields: fieldBytes(), prev: prev)
+    }
+
+    /// The canonical bytes of every field the writer does not set (`phase` through `note`, with
+    /// the comma before each): encoded by the thread that submits the record, so the writer only
+    /// stitches `ts`, `seq` and `prev` around them and never copies a record.
+    func fieldBytes() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(640)
         func key(_ name: StaticString) {
-            out.append(first ? UInt8(ascii: "{") : UInt8(ascii: ","))
-            first = false
+            out.append(UInt8(ascii: ","))
             out.append(UInt8(ascii: "\""))
             name.withUTF8Buffer { out.append(contentsOf: $0) }
             out += [UInt8(ascii: "\""), UInt8(ascii: ":")]
@@ -83,8 +89,6 @@ public struct AuditRecord: Sendable, Equatable {
             out.append(UInt8(ascii: "0") + UInt8(frac / 10 % 10))
             out.append(UInt8(ascii: "0") + UInt8(frac % 10))
         }
-        str("ts", ts)
-        int("seq", seq)
         str("phase", phase)
         str("gatewayRequestId", gatewayRequestId)
         str("upstreamRequestId", upstreamRequestId)
@@ -109,7 +113,18 @@ public struct AuditRecord: Sendable, Equatable {
         str("bodySha256", bodySha256)
         int("upstream429s", upstream429s)
         str("note", note)
-        str("prev", prev)
+        return out
+    }
+
+    /// `{"ts":…,"seq":…` + fields + `,"prev":…}`: the canonical object, in contract order.
+    static func appendCanonical(to out: inout [UInt8], seq: Int, ts: String, fields: [UInt8], prev: String) {
+        out.append(contentsOf: "{\"ts\":".utf8)
+        JSONText.appendQuoted(ts, to: &out)
+        out.append(contentsOf: ",\"seq\":".utf8)
+        out.append(contentsOf: String(seq).utf8)
+        out.append(contentsOf: fields)
+        out.append(contentsOf: ",\"prev\":".utf8)
+        JSONText.appendQuoted(prev, to: &out)
         out.append(UInt8(ascii: "}"))
     }
 
@@ -125,15 +140,18 @@ public struct AuditRecord: Sendable, Equatable {
         return out
     }
 
-    /// Appends this record's whole line to `out` as the writer chains it (`seq`, `ts`, `prev`
-    /// given; the mac covers exactly the canonical bytes written) and returns the new mac.
-    func appendLine(to out: inout [UInt8], seq: Int, ts: String, prev: String, chain: AuditChain) -> String? {
+    /// Appends a record's whole line to `out` as the writer chains it (`seq`, `ts`, `prev` given,
+    /// the rest as `fieldBytes()`; the mac covers exactly the canonical bytes written) and returns
+    /// the new mac.
+    static func appendLine(
+        fields: [UInt8], to out: inout [UInt8], seq: Int, ts: String, prev: String, chain: AuditChain
+    ) -> String? {
         let start = out.count
-        appendCanonical(to: &out, seq: seq, ts: ts, prev: prev)
+        appendCanonical(to: &out, seq: seq, ts: ts, fields: fields, prev: prev)
         let mac = out.withUnsafeBufferPointer {
             chain.mac(prev: prev, canonical: UnsafeBufferPointer(rebasing: $0[start...]))
         }
-        Self.closeLine(&out, mac: mac)
+        closeLine(&out, mac: mac)
         return mac
     }
 

@@ -51,7 +51,8 @@ public final class AuditWriter: Sendable {
     /// A class: a queued record is handed from the caller into the inbox, out as a batch and to the
     /// encoder, and a struct of two dozen fields was copied (retaining each) at every step.
     final class Pending: Sendable {
-        let record: AuditRecord
+        /// The record's `fieldBytes()`, encoded on the submitting thread.
+        let fields: [UInt8]
         let durable: Bool
         /// Nil for detached records, which nobody waits for.
         let continuation: CheckedContinuation<Result<Void, AuditUnavailable>, Never>?
@@ -59,11 +60,11 @@ public final class AuditWriter: Sendable {
         let completion: (@Sendable (Result<Void, AuditUnavailable>) -> Void)?
 
         init(
-            record: consuming AuditRecord, durable: Bool,
+            record: borrowing AuditRecord, durable: Bool,
             continuation: CheckedContinuation<Result<Void, AuditUnavailable>, Never>?,
             completion: (@Sendable (Result<Void, AuditUnavailable>) -> Void)? = nil
         ) {
-            self.record = record
+            self.fields = record.fieldBytes()
             self.durable = durable
             self.continuation = continuation
             self.completion = completion
@@ -155,7 +156,7 @@ public final class AuditWriter: Sendable {
     /// Not bounded by `maxPending`: each caller holds one suspended connection, which the
     /// connection limit bounds.
     public func append(
-        _ record: consuming AuditRecord, completion: @escaping @Sendable (Result<Void, AuditUnavailable>) -> Void
+        _ record: borrowing AuditRecord, completion: @escaping @Sendable (Result<Void, AuditUnavailable>) -> Void
     ) {
         let pending = Pending(record: record, durable: false, continuation: nil, completion: completion)
         let accepted = inbox.withLock { inbox -> Bool? in
@@ -173,7 +174,7 @@ public final class AuditWriter: Sendable {
     /// Queues a record without waiting for it (from threads that must not block: the server's
     /// callbacks for requests that never reached the pipeline). Dropped only if the writer is
     /// closed or its queue is full, and then counted as a failure.
-    public func appendDetached(_ record: consuming AuditRecord) {
+    public func appendDetached(_ record: borrowing AuditRecord) {
         let pending = Pending(record: record, durable: false, continuation: nil)
         let first = inbox.withLock { inbox -> Bool? in
             if inbox.stopping || inbox.items.count >= options.maxPending { return nil }
@@ -335,14 +336,15 @@ final class WriterCore: @unchecked Sendable {
     /// segments were opened (each adds a header record). On error nothing of the chain advances.
     func append(_ records: [AuditRecord], now: Date) throws -> Int {
         try append(count: records.count, now: now) { i, out, seq, ts, prev in
-            records[i].appendLine(to: &out, seq: seq, ts: ts, prev: prev, chain: chain)
+            AuditRecord.appendLine(
+                fields: records[i].fieldBytes(), to: &out, seq: seq, ts: ts, prev: prev, chain: chain)
         }
     }
 
     /// The writer's batch, encoded straight from the queued records (no copy of a record).
     func append(_ batch: [AuditWriter.Pending], now: Date) throws -> Int {
         try append(count: batch.count, now: now) { i, out, seq, ts, prev in
-            batch[i].record.appendLine(to: &out, seq: seq, ts: ts, prev: prev, chain: chain)
+            AuditRecord.appendLine(fields: batch[i].fields, to: &out, seq: seq, ts: ts, prev: prev, chain: chain)
         }
     }
 
