@@ -73,7 +73,9 @@ public final class GatewayInstance: Sendable {
                 connectTimeoutSeconds: config.upstream.connectTimeoutSeconds,
                 maxConnectionsPerHost: config.upstream.maxConnectionsPerHost,
                 maxResponseBytes: config.upstream.maxResponseBytes,
-                caFile: config.upstream.caFile))
+                caFile: config.upstream.caFile,
+                // The built-in simulator is on loopback: never through a proxy from the environment.
+                proxy: config.upstream.simulate ? .none : .fromEnvironment()))
         let policies = try RuntimeFiles.loadPolicies(config)
         let keys = try RuntimeFiles.loadKeys(config, policies: policies)
         let runtime = GatewayRuntime(

@@ -11,15 +11,18 @@ public struct TransportOptions: Sendable {
     public var maxResponseBytes: Int
     /// PEM bundle of private CAs to trust instead of the system store.
     public var caFile: String?
+    /// HTTP proxies (by default those of the environment, as libcurl would read them).
+    public var proxy: ProxySettings
 
     public init(
         connectTimeoutSeconds: Double = 5, maxConnectionsPerHost: Int = 8, maxResponseBytes: Int = 32 << 20,
-        caFile: String? = nil
+        caFile: String? = nil, proxy: ProxySettings = .fromEnvironment()
     ) {
         self.connectTimeoutSeconds = connectTimeoutSeconds
         self.maxConnectionsPerHost = maxConnectionsPerHost
         self.maxResponseBytes = maxResponseBytes
         self.caFile = caFile
+        self.proxy = proxy
     }
 }
 
@@ -28,7 +31,8 @@ public struct TransportOptions: Sendable {
 /// Callers submit transfers from any task; the thread adds them to the multi handle, drives all
 /// sockets with `curl_multi_poll`, and resumes each caller's continuation when its transfer ends.
 /// libcurl keeps the keep-alive pool (capped per host), negotiates HTTP/2 where offered, verifies
-/// TLS through the system OpenSSL, and honours the `http_proxy`/`https_proxy`/`no_proxy` variables.
+/// TLS through the system OpenSSL, and uses the proxies of `TransportOptions.proxy` (by default the
+/// `http_proxy`/`https_proxy`/`no_proxy` variables, see `ProxySettings`).
 public final class CurlTransport: UpstreamSending {
     private let options: TransportOptions
     private let shared: Shared
@@ -269,6 +273,9 @@ final class Transfer: @unchecked Sendable {
         }
         _ = agw_easy_setopt_ptr(easy, CURLOPT_PRIVATE, me)
         _ = agw_easy_setopt_ptr(easy, CURLOPT_URL, request.url)
+        // Both always set, "" meaning none: libcurl then never reads the environment itself.
+        _ = agw_easy_setopt_ptr(easy, CURLOPT_PROXY, options.proxy.proxy(for: request.url))
+        _ = agw_easy_setopt_ptr(easy, CURLOPT_NOPROXY, options.proxy.noProxy)
         _ = agw_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, max(1, Int(request.timeoutSeconds * 1000)))
         switch request.method {
         case "GET" where request.body.isEmpty:
