@@ -197,6 +197,50 @@ for r in $(seq "$ROUNDS"); do
     read -r rps p50 p99 bad err cpu busy < <(run_wrk "gateway round $r" "$GW_PORT" "$GW_PID" "Authorization: Bearer $CLIENT_KEY")
     G_RPS[r]=$rps G_P50[r]=$p50 G_P99[r]=$p99 G_CPU[r]=$cpu G_BUSY[r]=$busy BAD=$((BAD + bad + err))
 done
+
+# --- Costs per request: counts, not times, so they do not depend on what else the machine runs.
+# Needs perf with tracepoints (root); malloc and swift_retain counts also need uprobes. Skipped
+# (and said so in the report) where perf cannot count.
+COSTS_NOTE="not measured (perf with tracepoints not available here)"
+declare -A COST
+LIBC=$(ldd "$BENCH_BIN" | awk '/libc\.so/ { print $3 }')
+SWIFTCORE=$(ldd "$BENCH_BIN" | awk '/libswiftCore\.so/ { print $3 }')
+ADDED_PROBES=()
+add_probe() { # binary function -> prints the event name, or nothing
+    local lib=$1 fn=$2 group
+    group="probe_$(basename "$lib" | sed 's/\.so.*//; s/[^A-Za-z0-9_]/_/g')"
+    if ! perf probe -l 2>/dev/null | grep -q "$group:$fn "; then
+        perf probe -q -x "$lib" "$fn" >/dev/null 2>&1 || return 0
+        ADDED_PROBES+=("$group:$fn")
+    fi
+    echo "$group:$fn"
+}
+if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -o /dev/null true 2>/dev/null; then
+    EVENTS="raw_syscalls:sys_enter,context-switches"
+    MALLOC_EVENT=$(add_probe "$LIBC" malloc)
+    RETAIN_EVENT=$(add_probe "$SWIFTCORE" swift_retain)
+    [ -n "$MALLOC_EVENT" ] && EVENTS+=",$MALLOC_EVENT"
+    [ -n "$RETAIN_EVENT" ] && EVENTS+=",$RETAIN_EVENT"
+    for who in nginx gateway; do
+        if [ $who = nginx ]; then port=$PEER_PORT pids="$PEER_PID,$(pgrep -d, -P "$PEER_PID")"; else port=$GW_PORT pids=$GW_PID; fi
+        perf stat -x, -e "$EVENTS" -p "$pids" -o "$T/costs.$who" -- \
+            wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d5s -H "Authorization: Bearer $CLIENT_KEY" \
+            "http://127.0.0.1:$port$PATH_UNDER_TEST" >"$T/costs-wrk.$who"
+        requests=$(grep -oE '[0-9]+ requests in' "$T/costs-wrk.$who" | grep -oE '^[0-9]+')
+        while IFS=, read -r value _ event _; do
+            case "$value" in '' | *[!0-9.]*) continue ;; esac
+            case "$event" in
+            raw_syscalls:sys_enter) key=syscalls ;; context-switches) key=switches ;;
+            *:malloc) key=malloc ;; *:swift_retain) key=retain ;; *) continue ;;
+            esac
+            COST[$who.$key]=$(bench_calc "$value / ($requests > 0 ? $requests : 1)" %.1f)
+        done <"$T/costs.$who"
+    done
+    for probe in "${ADDED_PROBES[@]+"${ADDED_PROBES[@]}"}"; do perf probe -q -d "$probe" >/dev/null 2>&1 || true; done
+    COSTS_NOTE="measured"
+fi
+cost() { echo "${COST[$1]:-n/a}"; }
+
 kill -0 "$GW_PID" 2>/dev/null || bench_die "the gateway exited during the run: $(tail -5 "$T/gateway/stderr.log")"
 GW_RSS_KB=$(awk '/^VmHWM/ { print $2 }' "/proc/$GW_PID/status")
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -238,6 +282,9 @@ WRK_LINE="wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency -H 'Authori
     done
     echo "ratio gateway/nginx req/s (means): $RATIO_RPS; p99 difference: $DIFF_P99 ms; p50 difference: $DIFF_P50 ms;" \
         "CPU per request: ${RATIO_CPU}x"
+    echo "per request (costs $COSTS_NOTE): syscalls nginx $(cost nginx.syscalls) gateway $(cost gateway.syscalls);" \
+        "context switches nginx $(cost nginx.switches) gateway $(cost gateway.switches);" \
+        "malloc calls nginx $(cost nginx.malloc) gateway $(cost gateway.malloc); swift_retain gateway $(cost gateway.retain)"
     echo
     echo "# wrk output (with --latency)"
     sed "s/$CLIENT_KEY/\$KEY/g" "$T/raw"
@@ -288,6 +335,17 @@ completed) is the steadiest of the numbers under outside load: it is the cost of
 During the measured runs the machine was $(IFS=/; echo "${P_BUSY[*]}")% busy in the nginx rounds and $(IFS=/; echo "${G_BUSY[*]}")% in the
 gateway rounds, all CPUs counted (\`/proc/stat\`): wrk, the upstream and the proxy share the cores, so a
 proxy's requests/s here is bounded by its CPU per request.
+
+**Costs per request** ($COSTS_NOTE; counted with \`perf stat\` over a separate 5 s wrk run
+per proxy, same load; counts do not depend on the machine's other load, so they are the number to
+track from run to run):
+
+| per forwarded request | nginx | astro-gateway |
+|---|---:|---:|
+| system calls | $(cost nginx.syscalls) | $(cost gateway.syscalls) |
+| context switches | $(cost nginx.switches) | $(cost gateway.switches) |
+| \`malloc\` calls | $(cost nginx.malloc) | $(cost gateway.malloc) |
+| \`swift_retain\` calls | – | $(cost gateway.retain) |
 
 **Machine facts.**
 
