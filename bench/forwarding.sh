@@ -203,24 +203,28 @@ done
 # (and said so in the report) where perf cannot count.
 COSTS_NOTE="not measured (perf with tracepoints not available here)"
 declare -A COST
-LIBC=$(ldd "$BENCH_BIN" | awk '/libc\.so/ { print $3 }')
-SWIFTCORE=$(ldd "$BENCH_BIN" | awk '/libswiftCore\.so/ { print $3 }')
+LIBC=$(ldd "$BENCH_BIN" | awk '$1 == "libc.so.6" { print $3 }')
+SWIFTCORE=$(ldd "$BENCH_BIN" | awk '$1 == "libswiftCore.so" { print $3 }')
 ADDED_PROBES=()
-add_probe() { # binary function -> prints the event name, or nothing
+PROBE=""
+add_probe() { # binary function -> sets PROBE to the event name, or "" (not in a subshell: it
+    # records what it added, so that only those are removed afterwards)
     local lib=$1 fn=$2 group
+    PROBE=""
+    [ -n "$lib" ] || return 0
     group="probe_$(basename "$lib" | sed 's/\.so.*//; s/[^A-Za-z0-9_]/_/g')"
     if ! perf probe -l 2>/dev/null | grep -q "$group:$fn "; then
         perf probe -q -x "$lib" "$fn" >/dev/null 2>&1 || return 0
         ADDED_PROBES+=("$group:$fn")
     fi
-    echo "$group:$fn"
+    PROBE="$group:$fn"
 }
 if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -o /dev/null true 2>/dev/null; then
     EVENTS="raw_syscalls:sys_enter,context-switches"
-    MALLOC_EVENT=$(add_probe "$LIBC" malloc)
-    RETAIN_EVENT=$(add_probe "$SWIFTCORE" swift_retain)
-    [ -n "$MALLOC_EVENT" ] && EVENTS+=",$MALLOC_EVENT"
-    [ -n "$RETAIN_EVENT" ] && EVENTS+=",$RETAIN_EVENT"
+    add_probe "$LIBC" malloc
+    [ -n "$PROBE" ] && EVENTS+=",$PROBE"
+    add_probe "$SWIFTCORE" swift_retain
+    [ -n "$PROBE" ] && EVENTS+=",$PROBE"
     for who in nginx gateway; do
         if [ $who = nginx ]; then port=$PEER_PORT pids="$PEER_PID,$(pgrep -d, -P "$PEER_PID")"; else port=$GW_PORT pids=$GW_PID; fi
         perf stat -x, -e "$EVENTS" -p "$pids" -o "$T/costs.$who" -- \

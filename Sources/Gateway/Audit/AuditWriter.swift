@@ -136,9 +136,11 @@ public final class AuditWriter: Sendable {
             }
         }
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Void, AuditUnavailable>, Never>) in
+            // Encoded before taking the lock, like the other entry points.
+            let pending = Pending(record: record, durable: durable, continuation: c)
             let accepted = inbox.withLock { inbox -> Bool? in
                 if inbox.stopping { return nil }
-                inbox.items.append(Pending(record: record, durable: durable, continuation: c))
+                inbox.items.append(pending)
                 return inbox.items.count == 1
             }
             if let first = accepted {
