@@ -38,7 +38,9 @@ public enum ForwardingHeaders {
             return true
         }
         let prefix = "x-gateway-".utf8
-        return length >= prefix.count && zip(name.utf8, prefix).allSatisfy { $0 | 0x20 == $1 | 0x20 }
+        // ASCII lowercase of letters only (`| 0x20` alone would also turn CR into `-`).
+        return length >= prefix.count
+            && zip(name.utf8, prefix).allSatisfy { ($0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0) == $1 }
     }
 
     /// Headers for the client: Astro's, minus hop-by-hop ones and framing the server sets itself.
