@@ -341,8 +341,8 @@ gateway rounds, all CPUs counted (\`/proc/stat\`): wrk, the upstream and the pro
 proxy's requests/s here is bounded by its CPU per request.
 
 **Costs per request** ($COSTS_NOTE; counted with \`perf stat\` over a separate 5 s wrk run
-per proxy, same load; counts do not depend on the machine's other load, so they are the number to
-track from run to run):
+per proxy, same load; counts move far less with the machine's other load than times do, so they
+are the numbers to track from run to run; context switches vary most):
 
 | per forwarded request | nginx | astro-gateway |
 |---|---:|---:|
