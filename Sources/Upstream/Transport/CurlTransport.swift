@@ -367,6 +367,13 @@ final class Transfer: @unchecked Sendable {
             let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<colon]), as: UTF8.self)
             let value = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
             guard !HopByHop.contains(name) else { return }
+            // Room for the whole body at once (capped): a large answer would otherwise be copied
+            // at every doubling of the buffer as it arrives.
+            if name.caseInsensitiveEquals("content-length"), let length = Int(value), length > 0,
+                transfer.responseBody.isEmpty
+            {
+                transfer.responseBody.reserveCapacity(min(length, transfer.options.maxResponseBytes))
+            }
             // Room for a typical answer's headers at once, instead of growing 1, 2, 4, 8.
             if transfer.responseHeaders.fields.isEmpty { transfer.responseHeaders.fields.reserveCapacity(12) }
             transfer.responseHeaders.append(name, value)
