@@ -103,7 +103,8 @@ public enum HeaderCheck {
 extension String {
     /// The string with each UTF-8 byte mapped, built in place: a name of up to 15 bytes stays an
     /// inline small string (no allocation), where map-then-decode allocated twice per header.
-    @inlinable func mappingASCIIBytes(_ transform: (UInt8) -> UInt8) -> String {
+    /// `transform` must keep the result valid UTF-8 (it only ever maps ASCII bytes to ASCII).
+    @inlinable public func mappingASCIIBytes(_ transform: (UInt8) -> UInt8) -> String {
         let count = utf8.count
         return String(unsafeUninitializedCapacity: count) { buffer in
             var i = 0

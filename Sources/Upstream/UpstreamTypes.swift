@@ -1,3 +1,5 @@
+import Policy
+
 /// A header list that keeps order and repeats, as HTTP does. Names compare case-insensitively.
 public struct HeaderList: Sendable, Equatable, Sequence {
     public var fields: [(name: String, value: String)]
@@ -36,15 +38,7 @@ extension String {
     /// `lowercased()`, and the same for every byte below 0x80.
     @inlinable public var asciiLowercased: String {
         guard utf8.contains(where: { $0 >= 65 && $0 <= 90 }) else { return self }
-        // Built in place: up to 15 bytes the result is an inline small string (no allocation).
-        return String(unsafeUninitializedCapacity: utf8.count) { buffer in
-            var i = 0
-            for byte in utf8 {
-                buffer[i] = byte >= 65 && byte <= 90 ? byte | 0x20 : byte
-                i += 1
-            }
-            return i
-        }
+        return mappingASCIIBytes { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }
     }
 
     /// ASCII case-insensitive equality, as header names need (no locale, no allocation).

@@ -46,13 +46,8 @@ public struct AuditRecord: Sendable, Equatable {
     public func canonicalBytes() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(640)
-        appendCanonical(to: &out, seq: seq, ts: ts, prev: prev)
-        return out
-    }
-
-    /// Appends the canonical bytes to `out` with the chain fields given.
-    func appendCanonical(to out: inout [UInt8], seq: Int, ts: String, prev: String) {
         Self.appendCanonical(to: &out, seq: seq, ts: ts, fields: fieldBytes(), prev: prev)
+        return out
     }
 
     /// The canonical bytes of every field the writer does not set (`phase` through `note`, with

@@ -14,63 +14,37 @@ public final class GatewayMetrics: Sendable {
     private let counters = Mutex<[SeriesKey: Counter]>([:])
     private let histograms = Mutex<[SeriesKey: ValueHistogram]>([:])
 
-    /// Up to five label values in fields, not an array: building an array per series per request
-    /// was an allocation each.
+    /// A series: its metric and up to five label values, in fields rather than an array (an array
+    /// per series per request was an allocation each). Unused values are "" (a label value is never
+    /// empty: missing ones are "-"); the metric's label names say how many there are.
     struct SeriesKey: Hashable {
         let metric: String
-        var v0 = "", v1 = "", v2 = "", v3 = "", v4 = ""
-        let count: Int
+        let v0: String, v1: String, v2: String, v3: String, v4: String
 
-        init(_ metric: String, _ values: [String]) {
-            precondition(values.count <= 5, "a series has at most five labels")
+        init(
+            _ metric: String, _ v0: String = "", _ v1: String = "", _ v2: String = "", _ v3: String = "",
+            _ v4: String = ""
+        ) {
             self.metric = metric
-            count = values.count
-            for (i, value) in values.enumerated() {
-                switch i {
-                case 0: v0 = value
-                case 1: v1 = value
-                case 2: v2 = value
-                case 3: v3 = value
-                default: v4 = value
-                }
-            }
+            (self.v0, self.v1, self.v2, self.v3, self.v4) = (v0, v1, v2, v3, v4)
         }
 
-        init(_ metric: String, _ a: String, _ b: String, _ c: String, _ d: String, _ e: String) {
-            self.metric = metric
-            (v0, v1, v2, v3, v4, count) = (a, b, c, d, e, 5)
-        }
-
-        init(_ metric: String, _ a: String) {
-            self.metric = metric
-            (v0, count) = (a, 1)
-        }
-
-        var values: [String] { Array([v0, v1, v2, v3, v4].prefix(count)) }
-    }
-
-    private func counter(_ metric: String, _ help: String, _ names: [String], _ values: [String]) -> Counter {
-        counter(SeriesKey(metric, values), help, names)
+        func values(count: Int) -> [String] { Array([v0, v1, v2, v3, v4].prefix(count)) }
     }
 
     private func counter(_ key: SeriesKey, _ help: String, _ names: [String]) -> Counter {
         if let existing = counters.withLock({ $0[key] }) { return existing }
         let made = registry.makeCounter(
-            descriptor: Self.name(key.metric, "total", help), labels: Array(zip(names, key.values)))
+            descriptor: Self.name(key.metric, "total", help), labels: Array(zip(names, key.values(count: names.count))))
         counters.withLock { $0[key] = made }
         return made
-    }
-
-    private func histogram(_ metric: String, _ help: String, _ names: [String], _ values: [String])
-        -> ValueHistogram
-    {
-        histogram(SeriesKey(metric, values), help, names)
     }
 
     private func histogram(_ key: SeriesKey, _ help: String, _ names: [String]) -> ValueHistogram {
         if let existing = histograms.withLock({ $0[key] }) { return existing }
         let made = registry.makeValueHistogram(
-            descriptor: Self.name(key.metric, "seconds", help), labels: Array(zip(names, key.values)),
+            descriptor: Self.name(key.metric, "seconds", help),
+            labels: Array(zip(names, key.values(count: names.count))),
             buckets: durationBuckets)
         histograms.withLock { $0[key] = made }
         return made
@@ -103,34 +77,37 @@ public final class GatewayMetrics: Sendable {
         if let tokenId = context.tokenId, let upstreamStatus = context.upstreamStatus {
             let methodClass = MethodClass(method: context.request.method).rawValue
             counter(
-                "upstream_requests", "Answers from Astro, by token, method class and status.",
-                ["token", "class", "status"], [tokenId, methodClass, String(upstreamStatus)]
+                SeriesKey("upstream_requests", tokenId, methodClass, String(upstreamStatus)),
+                "Answers from Astro, by token, method class and status.", ["token", "class", "status"]
             ).increment()
             if context.upstream429s > 0 {
                 counter(
-                    "upstream_429", "Upstream 429s absorbed and re-queued.", ["token", "class"],
-                    [tokenId, methodClass]
+                    SeriesKey("upstream_429", tokenId, methodClass), "Upstream 429s absorbed and re-queued.",
+                    ["token", "class"]
                 )
                 .increment(by: Int64(context.upstream429s))
             }
             if let queueMs = context.queueMs {
                 histogram(
-                    "queue_wait", "Time waiting for a rate-limit slot.", ["token", "class"], [tokenId, methodClass]
+                    SeriesKey("queue_wait", tokenId, methodClass), "Time waiting for a rate-limit slot.",
+                    ["token", "class"]
                 )
                 .record(queueMs / 1000)
             }
         }
         if let role = context.coalesced {
-            counter("coalesced", "GETs by coalescing role.", ["role"], [role]).increment()
+            counter(SeriesKey("coalesced", role), "GETs by coalescing role.", ["role"]).increment()
         }
         if context.note?.hasPrefix("idempotent replay") == true {
-            counter("idempotent_replays", "POSTs answered from the idempotency store.", [], []).increment()
+            counter(SeriesKey("idempotent_replays"), "POSTs answered from the idempotency store.", []).increment()
         }
     }
 
     public func configReload(success: Bool) {
-        counter("config_reloads", "Configuration reloads by result.", ["result"], [success ? "success" : "failure"])
-            .increment()
+        counter(
+            SeriesKey("config_reloads", success ? "success" : "failure"), "Configuration reloads by result.", ["result"]
+        )
+        .increment()
     }
 
     /// The exposition text: registry metrics, then values read now from their owners.
