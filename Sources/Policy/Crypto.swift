@@ -53,13 +53,15 @@ public enum Crypto {
         // Computed digits, one output buffer: every audit record's MAC goes through here.
         var out: [UInt8] = []
         out.reserveCapacity(bytes.underestimatedCount * 2)
-        func digit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 48 + nibble : 87 + nibble }
         for b in bytes {
-            out.append(digit(b >> 4))
-            out.append(digit(b & 0xF))
+            out.append(hexDigit(b >> 4))
+            out.append(hexDigit(b & 0xF))
         }
         return String(decoding: out, as: UTF8.self)
     }
+
+    /// The lowercase hex digit of a nibble (0...15), as an ASCII byte.
+    @inlinable public static func hexDigit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 48 + nibble : 87 + nibble }
 
     public static func fromHex(_ text: String) -> [UInt8]? {
         let chars = Array(text.utf8)

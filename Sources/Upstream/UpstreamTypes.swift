@@ -52,6 +52,18 @@ extension String {
         return Self.asciiCaseInsensitiveEqual(Array(utf8), Array(other.utf8))
     }
 
+    /// ASCII case-insensitive `hasPrefix` (for header-name families such as `Proxy-*`).
+    @inlinable public func hasCaseInsensitivePrefix(_ prefix: String) -> Bool {
+        let fast = utf8.withContiguousStorageIfAvailable { a in
+            prefix.utf8.withContiguousStorageIfAvailable { b in
+                a.count >= b.count && Self.asciiCaseInsensitiveEqual(UnsafeBufferPointer(rebasing: a[..<b.count]), b)
+            }
+        }
+        if let fast, let result = fast { return result }
+        let count = prefix.utf8.count
+        return utf8.count >= count && Self.asciiCaseInsensitiveEqual(Array(utf8.prefix(count)), Array(prefix.utf8))
+    }
+
     @inlinable static func asciiCaseInsensitiveEqual<C: RandomAccessCollection<UInt8>>(_ a: C, _ b: C) -> Bool
     where C.Index == Int {
         guard a.count == b.count else { return false }
@@ -173,7 +185,7 @@ public enum HopByHop {
                 || name.caseInsensitiveEquals("transfer-encoding")
         case UInt8(ascii: "u"): return name.caseInsensitiveEquals("upgrade")
         case UInt8(ascii: "p"):
-            return utf8.count >= 6 && String(decoding: utf8.prefix(6), as: UTF8.self).caseInsensitiveEquals("proxy-")
+            return name.hasCaseInsensitivePrefix("proxy-")
         default: return false
         }
     }

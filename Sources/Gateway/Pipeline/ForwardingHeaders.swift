@@ -37,10 +37,7 @@ public enum ForwardingHeaders {
         for candidate in dropped where candidate.utf8.count == length && name.caseInsensitiveEquals(candidate) {
             return true
         }
-        let prefix = "x-gateway-".utf8
-        // ASCII lowercase of letters only (`| 0x20` alone would also turn CR into `-`).
-        return length >= prefix.count
-            && zip(name.utf8, prefix).allSatisfy { ($0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0) == $1 }
+        return name.hasCaseInsensitivePrefix("x-gateway-")
     }
 
     /// Headers for the client: Astro's, minus hop-by-hop ones and framing the server sets itself.

@@ -12,15 +12,14 @@ public enum GatewayRequestId {
         bytes[8] = (bytes[8] & 0x3F) | 0x80
         // Hex digits and dashes written straight into the string's storage.
         return String(unsafeUninitializedCapacity: 36) { out in
-            func digit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 48 + nibble : 87 + nibble }
             var i = 0
             for (index, byte) in bytes.enumerated() {
                 if index == 4 || index == 6 || index == 8 || index == 10 {
                     out[i] = UInt8(ascii: "-")
                     i += 1
                 }
-                out[i] = digit(byte >> 4)
-                out[i + 1] = digit(byte & 0xF)
+                out[i] = Crypto.hexDigit(byte >> 4)
+                out[i + 1] = Crypto.hexDigit(byte & 0xF)
                 i += 2
             }
             return i
