@@ -22,6 +22,8 @@ struct agw_daemon_config {
     size_t connection_memory_limit;
     const char *tls_key_pem;       // NULL: plain HTTP
     const char *tls_cert_pem;
+    int has_listen_fd;             // 1: serve on listen_fd (already bound) instead of binding
+    int listen_fd;
 };
 
 /// Starts a daemon with every option passed through MHD_OPTION_ARRAY. Returns NULL on failure
@@ -50,7 +52,11 @@ static inline struct MHD_Daemon *agw_start_daemon(const struct agw_daemon_config
     }
     struct MHD_OptionItem ops[12];
     int n = 0;
-    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, (void *)addr};
+    if (c->has_listen_fd) {
+        ops[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, (intptr_t)c->listen_fd, NULL};
+    } else {
+        ops[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, (void *)addr};
+    }
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)c->connection_limit, NULL};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)c->connection_timeout, NULL};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)c->connection_memory_limit, NULL};
@@ -73,6 +79,26 @@ static inline struct MHD_Daemon *agw_start_daemon(const struct agw_daemon_config
 static inline uint16_t agw_daemon_port(struct MHD_Daemon *d) {
     const union MHD_DaemonInfo *i = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     return i ? i->port : 0;
+}
+
+/// The daemon's epoll descriptor (MHD_USE_EPOLL): readable when MHD_run has work.
+static inline int agw_daemon_epoll_fd(struct MHD_Daemon *d) {
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
+    return i ? i->epoll_fd : -1;
+}
+
+static inline int agw_daemon_listen_fd(struct MHD_Daemon *d) {
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
+    return i ? i->listen_fd : -1;
+}
+
+/// Runs an external-mode daemon once and returns how soon (ms) it wants to run again without
+/// input on its descriptor: 0 when it left work for later, -1 when it has no timer.
+static inline long agw_daemon_run(struct MHD_Daemon *d) {
+    MHD_run(d);
+    MHD_UNSIGNED_LONG_LONG timeout = 0;
+    if (MHD_get_timeout(d, &timeout) != MHD_YES) return -1;
+    return timeout > 3600000ULL ? 3600000L : (long)timeout;
 }
 
 static inline unsigned int agw_daemon_connections(struct MHD_Daemon *d) {

@@ -1,5 +1,6 @@
 import Foundation
 import Policy
+import Upstream
 
 /// Builds audit records from a request's context: one place, so the audit log, logs and metrics
 /// agree on every field.

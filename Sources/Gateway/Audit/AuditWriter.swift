@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Synchronization
+import Upstream
 
 /// The audit log could not record a request: with `onFailure: reject` the request is refused (503).
 public struct AuditUnavailable: Error, Sendable, CustomStringConvertible {
@@ -8,10 +9,15 @@ public struct AuditUnavailable: Error, Sendable, CustomStringConvertible {
     public var description: String { "audit log unavailable: \(reason)" }
 }
 
-/// Appends chained records to JSON Lines segments from ONE writer thread, with group commit:
-/// callers enqueue and wait; the thread assigns `seq`, `ts`, `prev` and `mac` in order, writes a
-/// whole batch with one `write`, and fsyncs once for every durable record in it (so concurrent
-/// writes share one fsync). Non-durable records are fsynced at most `fsyncIntervalMs` later.
+/// Appends chained records to JSON Lines segments, with group commit: callers enqueue and wait;
+/// whoever holds the segment (the writer thread, or a caller of `append(_:completion:)` that
+/// found it free) assigns `seq`, `ts`, `prev` and `mac` in order, writes a whole batch with one
+/// `write`, and fsyncs once for every durable record in it (so concurrent writes share one fsync).
+/// Non-durable records are fsynced at most `fsyncIntervalMs` later, by the writer thread.
+///
+/// Why callers may write: a forwarded read's record is made on a transport lane's thread, and
+/// handing it to the writer thread and back cost two thread wakeups per request. A caller never
+/// waits for the segment: when another thread holds it, the record is left for the writer thread.
 /// The queue is bounded: when it is full, callers wait (back-pressure, not unbounded memory).
 /// Old segments are never rewritten; each start, rotation (size or UTC day) or write failure
 /// opens a new segment whose header record chains from the last record that reached the disk.
@@ -73,6 +79,9 @@ public final class AuditWriter: Sendable {
 
     struct Inbox {
         var items: [Pending] = []
+        /// Records that must be fsynced before their callers go on: only the writer thread takes
+        /// these, so a caller writing inline never waits for an fsync.
+        var durable: [Pending] = []
         var spaceWaiters: [CheckedContinuation<Void, Never>] = []
         var stopping = false
         var stopped: CheckedContinuation<Void, Never>?
@@ -86,6 +95,8 @@ public final class AuditWriter: Sendable {
     private let healthy = Atomic<Bool>(true)
     private let counterState = Mutex(Counters())
     private let core: WriterCore
+    /// Held by whoever touches `core` (the segment and the chain head).
+    private let segment = Mutex<Void>(())
 
     public var isHealthy: Bool { healthy.load(ordering: .acquiring) }
     public var counters: Counters { counterState.withLock { $0 } }
@@ -123,11 +134,11 @@ public final class AuditWriter: Sendable {
 
     private func submit(_ record: AuditRecord, durable: Bool) async throws(AuditUnavailable) {
         while true {
-            let full = inbox.withLock { $0.items.count >= options.maxPending && !$0.stopping }
+            let full = inbox.withLock { $0.items.count + $0.durable.count >= options.maxPending && !$0.stopping }
             if !full { break }
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 inbox.withLock { inbox in
-                    if inbox.items.count >= options.maxPending && !inbox.stopping {
+                    if inbox.items.count + inbox.durable.count >= options.maxPending && !inbox.stopping {
                         inbox.spaceWaiters.append(c)
                     } else {
                         c.resume()
@@ -140,6 +151,10 @@ public final class AuditWriter: Sendable {
             let pending = Pending(record: record, durable: durable, continuation: c)
             let accepted = inbox.withLock { inbox -> Bool? in
                 if inbox.stopping { return nil }
+                if durable {
+                    inbox.durable.append(pending)
+                    return inbox.durable.count == 1
+                }
                 inbox.items.append(pending)
                 return inbox.items.count == 1
             }
@@ -166,10 +181,38 @@ public final class AuditWriter: Sendable {
             inbox.items.append(pending)
             return inbox.items.count == 1
         }
-        switch accepted {
-        case .some(true): wake.signal()
-        case .some(false): break
-        case .none: completion(.failure(AuditUnavailable(reason: "the audit writer is closed")))
+        guard let first = accepted else {
+            completion(.failure(AuditUnavailable(reason: "the audit writer is closed")))
+            return
+        }
+        // Write it here when the segment is free and the log is healthy (the writer thread owns
+        // durable records, fsyncs and recovery); otherwise the writer thread takes it.
+        if isHealthy, let written = segment.withLockIfAvailable({ _ in writeQueued() }) {
+            complete(written)
+        } else if first {
+            wake.signal()
+        }
+    }
+
+    /// Takes what is queued and writes it. Call with `segment` held.
+    private func writeQueued() -> (batch: [Pending], outcome: Result<Void, AuditUnavailable>) {
+        let batch = inbox.withLock { inbox in
+            defer { inbox.items = [] }
+            return inbox.items
+        }
+        guard !batch.isEmpty else { return ([], .success(())) }
+        return (batch, writeLocked(batch))
+    }
+
+    /// Tells the batch's callers (after `segment` is released: a completion may resume a
+    /// connection, which must not wait on the log).
+    private func complete(_ written: (batch: [Pending], outcome: Result<Void, AuditUnavailable>)) {
+        // By index: `for item in batch` copies each record (two dozen retains) just to reach its
+        // completion.
+        let batch = written.batch
+        for i in batch.indices {
+            batch[i].continuation?.resume(returning: written.outcome)
+            batch[i].completion?(written.outcome)
         }
     }
 
@@ -225,21 +268,26 @@ public final class AuditWriter: Sendable {
             let (batch, spaceWaiters, stopping) = inbox.withLock { inbox in
                 defer {
                     inbox.items = []
+                    inbox.durable = []
                     inbox.spaceWaiters = []
                 }
-                return (inbox.items, inbox.spaceWaiters, inbox.stopping)
+                return (inbox.items + inbox.durable, inbox.spaceWaiters, inbox.stopping)
             }
             for waiter in spaceWaiters { waiter.resume() }
-            if !batch.isEmpty { write(batch) }
-            if batch.isEmpty && !stopping && !isHealthy { probe() }
-            if core.unsynced && (stopping || MonotonicClock.now() - core.lastFsync >= interval) { syncNow() }
+            let outcome = segment.withLock { _ -> Result<Void, AuditUnavailable> in
+                let outcome = batch.isEmpty ? .success(()) : writeLocked(batch)
+                if batch.isEmpty && !stopping && !isHealthy { probe() }
+                if core.unsynced && (stopping || MonotonicClock.now() - core.lastFsync >= interval) { syncNow() }
+                if stopping { core.closeSegment() }
+                return outcome
+            }
+            complete((batch, outcome))
             if stopping {
                 let stopped = inbox.withLock { inbox -> CheckedContinuation<Void, Never>? in
                     defer { inbox.stopped = nil }
                     return inbox.stopped
                 }
                 // Anything that arrived during the final write was already refused by `submit`.
-                core.closeSegment()
                 stopped?.resume()
                 finished.signal()
                 return
@@ -247,7 +295,8 @@ public final class AuditWriter: Sendable {
         }
     }
 
-    private func write(_ batch: [Pending]) {
+    /// Writes a batch (fsyncing when it holds a durable record). Call with `segment` held.
+    private func writeLocked(_ batch: [Pending]) -> Result<Void, AuditUnavailable> {
         var outcome: Result<Void, AuditUnavailable> = .success(())
         do {
             let rotated = try core.append(batch, now: Date())
@@ -263,12 +312,7 @@ public final class AuditWriter: Sendable {
             counterState.withLock { $0.failures += batch.count }
             if options.failClosed { outcome = .failure(AuditUnavailable(reason: "\(error)")) }
         }
-        // By index: `for item in batch` copies each record (two dozen retains) just to reach its
-        // completion.
-        for i in batch.indices {
-            batch[i].continuation?.resume(returning: outcome)
-            batch[i].completion?(outcome)
-        }
+        return outcome
     }
 
     /// An unready gateway gets no traffic, so recovery must not wait for a request: while
@@ -308,10 +352,10 @@ public final class AuditWriter: Sendable {
     }
 }
 
-/// The writer thread's own state: the open segment and the chain head.
+/// The open segment and the chain head.
 ///
-/// Invariant behind `@unchecked Sendable`: after `AuditWriter.init` returns, only the writer
-/// thread touches this object (init itself runs before the thread starts).
+/// Invariant behind `@unchecked Sendable`: after `AuditWriter.init` returns, this object is
+/// touched only with `AuditWriter.segment` held (init itself runs before the writer thread starts).
 final class WriterCore: @unchecked Sendable {
     let options: AuditWriter.Options
     let files: any AuditFileSystem

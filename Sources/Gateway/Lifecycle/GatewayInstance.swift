@@ -75,7 +75,9 @@ public final class GatewayInstance: Sendable {
                 maxResponseBytes: config.upstream.maxResponseBytes,
                 caFile: config.upstream.caFile,
                 // The built-in simulator is on loopback: never through a proxy from the environment.
-                proxy: config.upstream.simulate ? .none : .fromEnvironment()))
+                proxy: config.upstream.simulate ? .none : .fromEnvironment()),
+            // One lane per listener thread: each runs one of the listener's daemons (below).
+            lanes: config.listen.threads)
         let policies = try RuntimeFiles.loadPolicies(config)
         let keys = try RuntimeFiles.loadKeys(config, policies: policies)
         let runtime = GatewayRuntime(
@@ -117,7 +119,7 @@ public final class GatewayInstance: Sendable {
                 record.totalMs = (MonotonicClock.now() - abandoned.receivedAt) * 1000
                 record.note = abandoned.reason
                 auditForAbandoned.appendDetached(record)
-            })
+            }, lanes: transport)
         if let adminConfig = config.admin {
             let server = self.server
             self.admin = HTTPServer(

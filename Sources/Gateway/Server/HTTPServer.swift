@@ -39,10 +39,6 @@ public struct ServerStartError: Error, CustomStringConvertible {
     public let description: String
 }
 
-/// The libmicrohttpd server adapter: the only place (with the transport adapter) that handles
-/// unsafe pointers. MHD's internal epoll thread (or thread pool) parses requests; each complete
-/// request is handed to `HTTPHandler` in a Swift task while its connection is suspended, so a
-/// waiting request costs no thread; the task's completion resumes the connection.
 /// A request that ended without reaching the handler: libmicrohttpd refused it itself (malformed
 /// request line or headers, headers too large) or the client left before it was complete.
 public struct AbandonedRequest: Sendable {
@@ -55,14 +51,23 @@ public struct AbandonedRequest: Sendable {
     public let receivedAt: Double
 }
 
+/// The libmicrohttpd server adapter: the only place (with the transport adapter) that handles
+/// unsafe pointers. Each complete request is handed to `HTTPHandler` while its connection is
+/// suspended, so a waiting request costs no thread; its answer resumes the connection.
+///
+/// Two ways to run: on MHD's own epoll thread (or thread pool), or, given a `LaneHost` (the
+/// gateway's transport), as `threads` daemons in external mode sharing one listening socket, each
+/// run by a transport lane's thread. Then a forwarded request is parsed, sent upstream and
+/// answered on one thread, with no wakeup of another thread between the stages.
 public final class HTTPServer: Sendable {
     private let handler: any HTTPHandler
+    private let lanes: (any LaneHost)?
     /// Told about requests that never reached the handler (so the gateway can audit them too).
     private let onAbandoned: (@Sendable (AbandonedRequest) -> Void)?
     private let options: ServerOptions
-    /// Invariant: written once in `start()` before any callback can run, cleared in `stop()` after
-    /// the daemon has stopped; MHD callbacks only run between the two.
-    private let daemon = Mutex<DaemonHandle?>(nil)
+    /// Invariant: written once in `start()` before any callback can run, emptied in `stop()` after
+    /// the daemons have stopped; MHD callbacks only run between the two.
+    private let daemons = Mutex<[DaemonHandle]>([])
     private let counters = Mutex(Counters())
     /// Requests that are suspended right now, for the client-disconnect watcher.
     private let suspended = Mutex<[ObjectIdentifier: RequestState]>([:])
@@ -79,7 +84,7 @@ public final class HTTPServer: Sendable {
     public var suspendedRequests: Int { counters.withLock { $0.suspended } }
     public var totalRequests: Int { counters.withLock { $0.total } }
     public var openConnections: Int {
-        daemon.withLock { d in d.map { Int(agw_daemon_connections($0.pointer)) } ?? 0 }
+        daemons.withLock { $0.reduce(0) { $0 + Int(agw_daemon_connections($1.pointer)) } }
     }
 
     public private(set) var port: Int {
@@ -89,23 +94,74 @@ public final class HTTPServer: Sendable {
     private let boundPort = Atomic<Int>(0)
 
     public init(
-        options: ServerOptions, handler: any HTTPHandler, onAbandoned: (@Sendable (AbandonedRequest) -> Void)? = nil
+        options: ServerOptions, handler: any HTTPHandler, onAbandoned: (@Sendable (AbandonedRequest) -> Void)? = nil,
+        lanes: (any LaneHost)? = nil
     ) {
         self.options = options
         self.handler = handler
         self.onAbandoned = onAbandoned
+        self.lanes = lanes
     }
 
     /// Binds and starts serving. Throws when the address is invalid or in use.
     public func start() throws {
+        guard let lanes else {
+            let handle = try startDaemon(
+                flags: MHD_USE_EPOLL_INTERNAL_THREAD.rawValue, threadPool: options.threads,
+                connectionLimit: options.connectionLimit, listenFD: nil)
+            daemons.withLock { $0 = [handle] }
+            port = Int(agw_daemon_port(handle.pointer))
+            startDisconnectWatcher()
+            return
+        }
+        // One external-mode daemon per thread; the first binds, the others accept on duplicates of
+        // its socket (as MHD's own thread pool does), and each is run by a transport lane.
+        let count = max(1, options.threads)
+        let perDaemon = (options.connectionLimit + count - 1) / count
+        var started: [DaemonHandle] = []
+        do {
+            for index in 0..<count {
+                var listenFD: Int32?
+                if index > 0 {
+                    let fd = dup(agw_daemon_listen_fd(started[0].pointer))
+                    guard fd >= 0 else { throw ServerStartError(description: "cannot share the listening socket") }
+                    listenFD = fd
+                }
+                let handle = try startDaemon(
+                    flags: MHD_USE_EPOLL.rawValue, threadPool: 0, connectionLimit: perDaemon, listenFD: listenFD)
+                let pointer = DaemonPointer(pointer: handle.pointer)
+                // Set before the lane first runs the daemon, so every request sees it.
+                handle.context.guest = lanes.guest(fd: agw_daemon_epoll_fd(handle.pointer)) {
+                    Int(agw_daemon_run(pointer.pointer))
+                }
+                started.append(handle)
+            }
+        } catch {
+            for handle in started { handle.stop() }
+            throw error
+        }
+        daemons.withLock { $0 = started }
+        port = Int(agw_daemon_port(started[0].pointer))
+        for handle in started { if let guest = handle.context.guest { lanes.host(guest) } }
+        startDisconnectWatcher()
+    }
+
+    private func startDaemon(flags: UInt32, threadPool: Int, connectionLimit: Int, listenFD: Int32?) throws
+        -> DaemonHandle
+    {
         var config = agw_daemon_config()
-        config.flags = UInt32(MHD_USE_EPOLL_INTERNAL_THREAD.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue)
+        config.flags = flags | UInt32(MHD_ALLOW_SUSPEND_RESUME.rawValue)
         config.port = UInt16(options.port)
-        config.connection_limit = UInt32(options.connectionLimit)
-        config.thread_pool_size = UInt32(options.threads)
+        config.connection_limit = UInt32(connectionLimit)
+        config.thread_pool_size = UInt32(threadPool)
         config.connection_timeout = UInt32(options.idleTimeoutSeconds)
         config.connection_memory_limit = options.connectionMemoryLimit
+        if let listenFD {
+            config.has_listen_fd = 1
+            config.listen_fd = listenFD
+        }
         let me = Unmanaged.passUnretained(self).toOpaque()
+        let context = DaemonContext(server: self)
         let tlsKey = options.tlsKeyPEM.map { strdup($0) } ?? nil
         let tlsCert = options.tlsCertificatePEM.map { strdup($0) } ?? nil
         let address = strdup(options.address)
@@ -115,19 +171,19 @@ public final class HTTPServer: Sendable {
         config.tls_cert_pem = UnsafePointer(tlsCert)
         guard
             let d = agw_start_daemon(
-                &config, HTTPServer.accessHandler, me, HTTPServer.uriLogCallback, me,
+                &config, HTTPServer.accessHandler, me, HTTPServer.uriLogCallback,
+                Unmanaged.passUnretained(context).toOpaque(),
                 HTTPServer.completedCallback, me)
         else {
             free(tlsKey)
             free(tlsCert)
+            if let listenFD { close(listenFD) }
             throw ServerStartError(
                 description:
                     "cannot listen on \(options.address):\(options.port) (address in use, invalid, or TLS material rejected)"
             )
         }
-        daemon.withLock { $0 = DaemonHandle(pointer: d, tlsKey: tlsKey, tlsCert: tlsCert) }
-        port = Int(agw_daemon_port(d))
-        startDisconnectWatcher()
+        return DaemonHandle(pointer: d, tlsKey: tlsKey, tlsCert: tlsCert, context: context)
     }
 
     /// Drain starts here. libmicrohttpd's `MHD_quiesce_daemon` races with its own epoll worker
@@ -164,26 +220,22 @@ public final class HTTPServer: Sendable {
         let writeDeadline = MonotonicClock.now() + 2
         while liveRequests > 0 && MonotonicClock.now() < writeDeadline { usleep(2000) }
         watcherRunning.store(false, ordering: .releasing)
-        let handle = daemon.withLock { d -> DaemonHandle? in
-            defer { d = nil }
-            return d
-        }
-        guard let handle else { return true }
-        MHD_stop_daemon(handle.pointer)
-        if handle.quiescedFD >= 0 { close(handle.quiescedFD) }
-        free(handle.tlsKey)
-        free(handle.tlsCert)
+        stopDaemons()
         return true
     }
 
-    deinit {
-        daemon.withLock { d in
-            if let d {
-                MHD_stop_daemon(d.pointer)
-                if d.quiescedFD >= 0 { close(d.quiescedFD) }
-                free(d.tlsKey)
-                free(d.tlsCert)
-            }
+    deinit { stopDaemons() }
+
+    /// A lane must have let go of a daemon before it stops: MHD_run and MHD_stop_daemon on two
+    /// threads at once is undefined.
+    private func stopDaemons() {
+        let handles = daemons.withLock { d -> [DaemonHandle] in
+            defer { d = [] }
+            return d
+        }
+        for handle in handles {
+            if let guest = handle.context.guest { lanes?.unhost(guest) }
+            handle.stop()
         }
     }
 
@@ -191,8 +243,9 @@ public final class HTTPServer: Sendable {
 
     /// Called with the raw request target (before MHD decodes it): creates the per-request state.
     private static let uriLogCallback: agw_uri_log_cb = { cls, uri, connection in
-        let server = Unmanaged<HTTPServer>.fromOpaque(cls!).takeUnretainedValue()
-        let state = RequestState(rawTarget: uri.map { String(cString: $0) } ?? "")
+        let context = Unmanaged<DaemonContext>.fromOpaque(cls!).takeUnretainedValue()
+        let server = context.server
+        let state = RequestState(rawTarget: uri.map { String(cString: $0) } ?? "", guest: context.guest)
         server.counters.withLock {
             $0.live += 1
             $0.total += 1
@@ -334,6 +387,8 @@ public final class HTTPServer: Sendable {
         suspended.withLock { _ = $0.removeValue(forKey: key) }
         counters.withLock { $0.suspended -= 1 }
         connection.resume()
+        // An external-mode daemon only sees the resume when its lane next runs it.
+        state.guest?.wake()
     }
 
     private func queue(_ response: ServerResponse, on connection: OpaquePointer) -> MHD_Result {
@@ -406,15 +461,38 @@ struct PreparedBox: Sendable {
     let value: (any Sendable)?
 }
 
-/// A daemon pointer and the TLS strings it borrows (freed after the daemon stops).
-/// Invariant: only touched under `HTTPServer.daemon`'s lock; MHD's own API is thread-safe for
-/// the calls made with it (quiesce, info, stop).
+/// A daemon pointer, the TLS strings it borrows (freed after the daemon stops) and, in external
+/// mode, the guest through which a transport lane runs it.
+/// Invariant: only touched under `HTTPServer.daemons`' lock; MHD's own API is thread-safe for
+/// the calls made with it (info, resume, stop once no lane runs the daemon).
 struct DaemonHandle: @unchecked Sendable {
     let pointer: OpaquePointer
     let tlsKey: UnsafeMutablePointer<CChar>?
     let tlsCert: UnsafeMutablePointer<CChar>?
-    /// The listening socket handed back by `MHD_quiesce_daemon`, closed after the daemon stops.
-    var quiescedFD: Int32 = -1
+    /// Held here for as long as the daemon runs (its callbacks borrow it).
+    let context: DaemonContext
+
+    func stop() {
+        MHD_stop_daemon(pointer)
+        free(tlsKey)
+        free(tlsCert)
+    }
+}
+
+/// What one daemon's URI-log callback needs: the server, and the lane guest (in external mode)
+/// that each of its requests keeps so its answer can wake the lane.
+/// Invariant: `guest` is set before the daemon is first run and never changes after; the
+/// context lives (in `DaemonHandle`) until the daemon has stopped, and the server outlives both.
+final class DaemonContext {
+    unowned let server: HTTPServer
+    var guest: LaneGuest?
+    init(server: HTTPServer) { self.server = server }
+}
+
+/// An external-mode daemon, for the lane that runs it. Invariant: only the one lane that hosts
+/// the daemon calls `MHD_run` with it, and only until `unhost` returns, before the daemon stops.
+struct DaemonPointer: @unchecked Sendable {
+    let pointer: OpaquePointer
 }
 
 /// A suspended MHD connection. Invariant: libmicrohttpd allows `MHD_resume_connection` from any
@@ -446,7 +524,13 @@ final class RequestState: @unchecked Sendable {
     let cancellation = Cancellation()
     private let lock = Mutex<ServerResponse?>(nil)
 
-    init(rawTarget: String) { self.rawTarget = rawTarget }
+    /// The lane that runs this request's daemon (external mode), woken when the answer is ready.
+    let guest: LaneGuest?
+
+    init(rawTarget: String, guest: LaneGuest?) {
+        self.rawTarget = rawTarget
+        self.guest = guest
+    }
 
     func setResponse(_ response: ServerResponse) { lock.withLock { $0 = response } }
 

@@ -26,32 +26,22 @@ public struct TransportOptions: Sendable {
     }
 }
 
-/// The upstream HTTP transport: one libcurl multi handle driven by one dedicated thread.
+/// The upstream HTTP transport: libcurl multi handles, each driven by one thread (a lane).
 ///
-/// Callers submit transfers from any task; the thread adds them to the multi handle, drives all
-/// sockets with `curl_multi_poll`, and resumes each caller's continuation when its transfer ends.
+/// Callers submit transfers from any thread; a lane adds them to its multi handle, drives all
+/// its sockets with `curl_multi_poll`, and calls each caller's completion when its transfer ends.
 /// libcurl keeps the keep-alive pool (capped per host), negotiates HTTP/2 where offered, verifies
 /// TLS through the system OpenSSL, and uses the proxies of `TransportOptions.proxy` (by default the
 /// `http_proxy`/`https_proxy`/`no_proxy` variables, see `ProxySettings`).
+///
+/// Why lanes: a lane's thread also runs the guests hosted on it (the gateway's libmicrohttpd
+/// daemons, see `host(_:)`), so a forwarded request is parsed, sent, received and answered on one
+/// thread. With one transport thread beside the server's threads, every request woke two other
+/// threads and crossed cores twice; those hand-offs were most of the gap to nginx.
 public final class CurlTransport: UpstreamSending {
     private let options: TransportOptions
-    private let shared: Shared
-
-    /// State shared with the curl thread. Invariant behind `@unchecked Sendable`: `multi` is used
-    /// only by the curl thread, except `curl_multi_wakeup`, which libcurl documents as callable
-    /// from any thread; everything else crosses threads inside `inbox`'s lock.
-    final class Shared: @unchecked Sendable {
-        let multi: UnsafeMutableRawPointer
-        let inbox = Mutex<Inbox>(Inbox())
-        init(multi: UnsafeMutableRawPointer) { self.multi = multi }
-    }
-
-    struct Inbox {
-        var submitted: [Transfer] = []
-        /// Held strongly, so an identifier cannot be reused by a newer transfer before it is seen.
-        var cancelled: [Transfer] = []
-        var stopping = false
-    }
+    private let lanes: [TransportLane]
+    private let nextLane = Atomic<Int>(0)
 
     private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
 
@@ -59,23 +49,25 @@ public final class CurlTransport: UpstreamSending {
     /// baseline once traffic stops, whatever the requests' fates).
     public static var transfersAlive: Int { Transfer.alive.load(ordering: .relaxed) }
 
-    public init(options: TransportOptions = TransportOptions()) {
+    /// `lanes` threads (at most `maxConnectionsPerHost` of them), each with its own multi handle:
+    /// the per-host connection cap is split between them, so together they never open more.
+    public init(options: TransportOptions = TransportOptions(), lanes: Int = 1) {
         _ = Self.globalInit
         self.options = options
-        let multi = curl_multi_init()!
-        _ = agw_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, options.maxConnectionsPerHost)
-        _ = agw_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(16, options.maxConnectionsPerHost * 4))
-        self.shared = Shared(multi: multi)
-        let shared = self.shared
-        let thread = Thread { CurlTransport.run(shared) }
-        thread.name = "agw-transport"
-        thread.start()
+        let cap = max(1, options.maxConnectionsPerHost)
+        let count = max(1, min(lanes, cap))
+        self.lanes = (0..<count).map { index in
+            let share = cap / count + (index < cap % count ? 1 : 0)
+            return TransportLane(options: options, maxConnectionsPerHost: share, name: "agw-transport-\(index)")
+        }
     }
 
     deinit {
-        shared.inbox.withLock { $0.stopping = true }
-        curl_multi_wakeup(shared.multi)
+        for lane in lanes { lane.stop() }
     }
+
+    /// Lanes (threads with their own multi handle).
+    public var laneCount: Int { lanes.count }
 
     public func send(_ request: UpstreamRequest) async throws(TransportError) -> UpstreamResponse {
         let cancellation = Cancellation()
@@ -90,118 +82,42 @@ public final class CurlTransport: UpstreamSending {
         return try result.get()
     }
 
-    /// Hands the transfer to the transport thread; `completion` runs on that thread.
+    /// Hands the transfer to a lane; `completion` runs on that lane's thread. A request that
+    /// arrives on a lane's thread (through a hosted daemon) stays on that lane: no lock, no wakeup.
     public func start(
         _ request: UpstreamRequest, cancellation: Cancellation,
         completion: @escaping @Sendable (Result<UpstreamResponse, TransportError>) -> Void
     ) {
         let transfer = Transfer(request: request, options: options, completion: completion)
-        let shared = self.shared
-        // Wake the transport thread only when the inbox was empty: a non-empty inbox means a
-        // wakeup is already pending (saves a syscall per request under load).
-        let wasEmpty = shared.inbox.withLock { inbox -> Bool in
-            inbox.submitted.append(transfer)
-            return inbox.submitted.count == 1
-        }
-        if wasEmpty { curl_multi_wakeup(shared.multi) }
-        cancellation.onCancel {
-            shared.inbox.withLock { $0.cancelled.append(transfer) }
-            curl_multi_wakeup(shared.multi)
-        }
+        let lane = lanes.first(where: \.isCurrentThread) ?? lanes[nextLaneIndex()]
+        lane.submit(transfer)
+        cancellation.onCancel { lane.cancel(transfer) }
     }
 
-    // MARK: - The curl thread
+    /// A guest for one of the lanes (in turn): `host` then runs it on that lane's thread beside
+    /// libcurl's sockets whenever `fd` is readable, until `unhost`.
+    public func guest(fd: Int32, run: @escaping @Sendable () -> Int) -> LaneGuest {
+        LaneGuest(fd: fd, lane: lanes[nextLaneIndex()], run: run)
+    }
 
-    private static func run(_ shared: Shared) {
-        var active: [ObjectIdentifier: Transfer] = [:]
-        // Easy handles are reused: creating one per request showed up as calloc/memset in
-        // profiles. A handle that carried a body-less GET goes back as it is (libcurl's normal
-        // reuse: the next GET sets every option that differs); any other is reset first, so no
-        // method, body or custom request can leak into a later transfer (curl_easy_reset itself
-        // costs a dozen allocations, hence the two pools). Owned by this thread only.
-        var spareReads: [UnsafeMutableRawPointer] = []
-        var spare: [UnsafeMutableRawPointer] = []
-        func recycle(_ transfer: Transfer) {
-            let wasRead = transfer.isPlainRead
-            guard let easy = transfer.detachEasyHandle() else { return }
-            if wasRead && spareReads.count < 256 {
-                spareReads.append(easy)
-            } else if spare.count < 256 {
-                curl_easy_reset(easy)
-                spare.append(easy)
-            } else {
-                curl_easy_cleanup(easy)
-            }
-        }
-        func handle(for transfer: Transfer) -> UnsafeMutableRawPointer? {
-            if transfer.isPlainRead, let easy = spareReads.popLast() {
-                return transfer.makeEasyHandle(reusing: easy, configured: true)
-            }
-            if let easy = spare.popLast() { return transfer.makeEasyHandle(reusing: easy, configured: false) }
-            if let easy = spareReads.popLast() {
-                curl_easy_reset(easy)
-                return transfer.makeEasyHandle(reusing: easy, configured: false)
-            }
-            return transfer.makeEasyHandle(reusing: nil, configured: false)
-        }
-        var running: Int32 = 0
-        while true {
-            let (submitted, cancelled, stopping) = shared.inbox.withLock { inbox in
-                defer {
-                    inbox.submitted = []
-                    inbox.cancelled = []
-                }
-                return (inbox.submitted, inbox.cancelled, inbox.stopping)
-            }
-            for transfer in submitted {
-                guard let easy = handle(for: transfer) else {
-                    transfer.finish(.failure(.badResponse("cannot create a transfer")))
-                    continue
-                }
-                active[ObjectIdentifier(transfer)] = transfer
-                curl_multi_add_handle(shared.multi, easy)
-            }
-            for cancelledTransfer in cancelled {
-                guard let transfer = active.removeValue(forKey: ObjectIdentifier(cancelledTransfer)) else {
-                    // Already done (a cancel is always queued after its submit): nothing to stop.
-                    continue
-                }
-                if let easy = transfer.easy { curl_multi_remove_handle(shared.multi, easy) }
-                transfer.finish(.failure(.cancelled))
-                recycle(transfer)
-            }
-            if stopping {
-                for transfer in active.values {
-                    if let easy = transfer.easy { curl_multi_remove_handle(shared.multi, easy) }
-                    transfer.finish(.failure(.cancelled))
-                }
-                for easy in spare + spareReads { curl_easy_cleanup(easy) }
-                curl_multi_cleanup(shared.multi)
-                return
-            }
-            curl_multi_perform(shared.multi, &running)
-            var queued: Int32 = 0
-            while let message = curl_multi_info_read(shared.multi, &queued) {
-                guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
-                let code = message.pointee.data.result
-                var privatePointer: UnsafeMutableRawPointer?
-                _ = agw_easy_getinfo_ptr(easy, CURLINFO_PRIVATE, &privatePointer)
-                curl_multi_remove_handle(shared.multi, easy)
-                guard let privatePointer else { continue }
-                let transfer = Unmanaged<Transfer>.fromOpaque(privatePointer).takeUnretainedValue()
-                active.removeValue(forKey: ObjectIdentifier(transfer))
-                transfer.complete(code: code)
-                recycle(transfer)
-            }
-            curl_multi_poll(shared.multi, nil, 0, 1000, nil)
-        }
+    public func host(_ guest: LaneGuest) {
+        guest.lane.host(guest)
+    }
+
+    /// Stops running `guest`; when this returns, its lane will not call it again.
+    public func unhost(_ guest: LaneGuest) {
+        guest.lane.unhost(guest)
+    }
+
+    private func nextLaneIndex() -> Int {
+        lanes.count == 1 ? 0 : nextLane.wrappingAdd(1, ordering: .relaxed).oldValue % lanes.count
     }
 }
 
 /// One transfer: its easy handle, header list, and the bytes received so far.
 ///
-/// Invariant behind `@unchecked Sendable`: after submission, every field is touched only by the
-/// curl thread (libcurl calls the write and header callbacks on it); the completion is set at
+/// Invariant behind `@unchecked Sendable`: after submission, every field is touched only by its
+/// lane's thread (libcurl calls the write and header callbacks on it); the completion is set at
 /// creation and taken out exactly once under `completion`'s lock.
 final class Transfer: @unchecked Sendable {
     let request: UpstreamRequest
@@ -242,7 +158,7 @@ final class Transfer: @unchecked Sendable {
         completion?(result)
     }
 
-    /// Hands the easy handle back to the transport thread for reuse, freeing the header list.
+    /// Hands the easy handle back to its lane for reuse, freeing the header list.
     func detachEasyHandle() -> UnsafeMutableRawPointer? {
         defer {
             easy = nil
@@ -381,7 +297,7 @@ final class Transfer: @unchecked Sendable {
         return n
     }
 
-    /// Called on the curl thread when the transfer is done.
+    /// Called on the lane's thread when the transfer is done.
     func complete(code: CURLcode) {
         guard let easy else { return }
         if code == CURLE_OK {

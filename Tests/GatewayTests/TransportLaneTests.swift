@@ -1,0 +1,136 @@
+import Foundation
+import Synchronization
+import Testing
+import Upstream
+
+@testable import Gateway
+
+/// The listener hosted on transport lanes (external-mode daemons run by the lanes' threads), and
+/// the audit log written by whichever thread finds it free.
+@Suite(.serialized) struct TransportLaneTests {
+    @Test(arguments: [(1, 2, 1), (8, 2, 2), (3, 4, 3), (8, 1, 1)])
+    func theConnectionCapIsSplitNeverExceeded(cap: Int, requested: Int, lanes: Int) {
+        let transport = CurlTransport(options: TransportOptions(maxConnectionsPerHost: cap), lanes: requested)
+        #expect(transport.laneCount == lanes)
+    }
+
+    /// Answers in every way a handler can: at once on the lane, later from another thread (the
+    /// lane must be woken: external-mode MHD has no wakeup of its own), later from the lane
+    /// itself, and from a Swift task.
+    struct MixedHandler: HTTPHandler {
+        func respond(to request: ServerRequest) async -> ServerResponse {
+            try? await Task.sleep(for: .milliseconds(2))
+            return Self.answer(request, "task")
+        }
+
+        func answerImmediately(_ request: ServerRequest) -> ImmediateAnswer {
+            let target = request.rawTarget
+            if target.hasPrefix("/now") { return .respond(Self.answer(request, "now")) }
+            if target.hasPrefix("/other") {
+                return .later { reply, _ in
+                    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(3)) {
+                        reply(Self.answer(request, "other"))
+                    }
+                }
+            }
+            if target.hasPrefix("/same") { return .later { reply, _ in reply(Self.answer(request, "same")) } }
+            return .proceed(prepared: nil)
+        }
+
+        static func answer(_ request: ServerRequest, _ how: String) -> ServerResponse {
+            ServerResponse(
+                status: 200, headers: HeaderList([("Content-Type", "text/plain")]),
+                body: Array("\(how) \(request.rawTarget)".utf8))
+        }
+    }
+
+    @Test func aServerOnLanesAnswersFromAnyThreadAndStopsClean() async throws {
+        let transport = CurlTransport(options: TransportOptions(maxConnectionsPerHost: 8), lanes: 2)
+        let server = HTTPServer(
+            options: ServerOptions(port: 0, threads: 2), handler: MixedHandler(), lanes: transport)
+        try server.start()
+        let port = server.port
+        // Alone on its daemon, an answer made on another thread is only sent if that thread wakes
+        // the lane (nothing else would run the daemon for a minute: the idle timeout).
+        let alone: [String] = await concurrently(1) { _ -> String in
+            guard let connection = try? RawHTTPConnection(port: port, timeoutSeconds: 5) else { return "no connection" }
+            for i in 0..<5 {
+                connection.write("GET /other/alone/\(i) HTTP/1.1\r\nHost: x\r\n\r\n")
+                guard let response = try? connection.readResponse() else { return "/other/alone/\(i): no answer" }
+                if response.text != "other /other/alone/\(i)" { return response.text }
+            }
+            return ""
+        }
+        #expect(alone == [""])
+        let kinds = ["now", "other", "same", "task"]
+        // 24 keep-alive connections at once (both daemons accept on the shared socket), 40
+        // requests each, every kind of answer on every connection.
+        let failures: [String] = await concurrently(24) { client -> String in
+            guard let connection = try? RawHTTPConnection(port: port) else { return "client \(client): no connection" }
+            for i in 0..<40 {
+                let kind = kinds[(client + i) % kinds.count]
+                let target = "/\(kind)/\(client)/\(i)"
+                connection.write("GET \(target) HTTP/1.1\r\nHost: x\r\n\r\n")
+                guard let response = try? connection.readResponse() else { return "\(target): no answer" }
+                let expected = "\(kind == "task" ? "task" : kind) \(target)"
+                if response.status != 200 || response.text != expected {
+                    return "\(target): \(response.status) \(response.text)"
+                }
+            }
+            return ""
+        }
+        #expect(failures.filter { !$0.isEmpty }.isEmpty, "\(failures.filter { !$0.isEmpty }.prefix(3))")
+        #expect(server.totalRequests == 5 + 24 * 40)
+        for _ in 0..<100 where server.liveRequests > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(server.liveRequests == 0)
+        #expect(server.stop(timeoutSeconds: 2))
+        // The lanes let go of both daemons before they stopped: the port is closed now.
+        #expect((try? rawRequest(port: port, target: "/now/after")) == nil)
+    }
+
+    @Test func recordsWrittenInlineAndByTheWriterThreadFormOneChain() async throws {
+        let dir = NSTemporaryDirectory() + "agw-lane-audit-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let key = Array("lane-audit-key-0123456789".utf8)
+        let writer = try AuditWriter(options: .init(directory: dir, key: key, fsyncIntervalMs: 5))
+        let threads = 8
+        let perThread = 1500
+        let done = Atomic<Int>(0)
+        let failed = Atomic<Int>(0)
+        // Completion callers on many threads (each writes when it finds the segment free) while
+        // tasks append durable records, which only the writer thread takes.
+        async let durable: Void = withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<200 {
+                group.addTask {
+                    var record = AuditRecord()
+                    record.phase = "intent"
+                    record.gatewayRequestId = "durable-\(i)"
+                    try await writer.appendDurable(record)
+                }
+            }
+            try await group.waitForAll()
+        }
+        _ = await concurrently(threads) { t -> Bool in
+            for i in 0..<perThread {
+                var record = AuditRecord()
+                record.phase = "request"
+                record.gatewayRequestId = "inline-\(t)-\(i)"
+                writer.append(record) { outcome in
+                    if case .failure = outcome { failed.add(1, ordering: .relaxed) }
+                    done.add(1, ordering: .relaxed)
+                }
+            }
+            return true
+        }
+        try await durable
+        for _ in 0..<500 where done.load(ordering: .relaxed) < threads * perThread {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(done.load(ordering: .relaxed) == threads * perThread, "every completion is called")
+        #expect(failed.load(ordering: .relaxed) == 0)
+        await writer.close()
+        let result = AuditVerifier.verify(directory: dir, key: key)
+        #expect(result.ok, "\(String(describing: result.broken))")
+        #expect(result.records == threads * perThread + 200 + AuditSegments.list(dir).count)
+    }
+}
