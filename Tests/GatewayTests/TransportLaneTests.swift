@@ -97,8 +97,8 @@ import Upstream
         let perThread = 1500
         let done = Atomic<Int>(0)
         let failed = Atomic<Int>(0)
-        // Completion callers on many threads (each writes when it finds the segment free) while
-        // tasks append durable records, which only the writer thread takes.
+        // Completion callers on many threads (writing when they find the segment free, or once per
+        // round) while tasks append durable records, which only the writer thread takes.
         async let durable: Void = withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<200 {
                 group.addTask {
@@ -115,10 +115,13 @@ import Upstream
                 var record = AuditRecord()
                 record.phase = "request"
                 record.gatewayRequestId = "inline-\(t)-\(i)"
-                writer.append(record) { outcome in
+                // Threads 0-3 write inline; 4-6 queue and flush once per "round" of ten records,
+                // as a lane does; 7 queues and never flushes (the writer thread must take those).
+                writer.append(record, atRoundEnd: t >= 4) { outcome in
                     if case .failure = outcome { failed.add(1, ordering: .relaxed) }
                     done.add(1, ordering: .relaxed)
                 }
+                if t >= 4 && t < 7 && i % 10 == 9 { writer.flushQueued() }
             }
             return true
         }

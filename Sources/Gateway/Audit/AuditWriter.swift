@@ -172,8 +172,13 @@ public final class AuditWriter: Sendable {
     /// not be): for the server thread, which must neither block nor start a task per request.
     /// Not bounded by `maxPending`: each caller holds one suspended connection, which the
     /// connection limit bounds.
+    ///
+    /// `atRoundEnd`: the caller will call `flushQueued()` before it waits for anything (a transport
+    /// lane's thread does, once per round): the record is only queued, and the round's records go
+    /// out with one `write`.
     public func append(
-        _ record: borrowing AuditRecord, completion: @escaping @Sendable (Result<Void, AuditUnavailable>) -> Void
+        _ record: borrowing AuditRecord, atRoundEnd: Bool = false,
+        completion: @escaping @Sendable (Result<Void, AuditUnavailable>) -> Void
     ) {
         let pending = Pending(record: record, durable: false, continuation: nil, completion: completion)
         let accepted = inbox.withLock { inbox -> Bool? in
@@ -185,11 +190,24 @@ public final class AuditWriter: Sendable {
             completion(.failure(AuditUnavailable(reason: "the audit writer is closed")))
             return
         }
+        if atRoundEnd { return }
         // Write it here when the segment is free and the log is healthy (the writer thread owns
         // durable records, fsyncs and recovery); otherwise the writer thread takes it.
         if isHealthy, let written = segment.withLockIfAvailable({ _ in writeQueued() }) {
             complete(written)
         } else if first {
+            wake.signal()
+        }
+    }
+
+    /// Writes what is queued (non-durable records) on the calling thread when the segment is free
+    /// and the log healthy; otherwise leaves it to the writer thread, woken now (whoever holds the
+    /// segment may have taken its batch before these records arrived).
+    public func flushQueued() {
+        guard inbox.withLock({ !$0.items.isEmpty }) else { return }
+        if isHealthy, let written = segment.withLockIfAvailable({ _ in writeQueued() }) {
+            complete(written)
+        } else {
             wake.signal()
         }
     }

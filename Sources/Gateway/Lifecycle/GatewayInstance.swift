@@ -76,8 +76,9 @@ public final class GatewayInstance: Sendable {
                 caFile: config.upstream.caFile,
                 // The built-in simulator is on loopback: never through a proxy from the environment.
                 proxy: config.upstream.simulate ? .none : .fromEnvironment()),
-            // One lane per listener thread: each runs one of the listener's daemons (below).
-            lanes: config.listen.threads)
+            // One lane per listener thread: each runs one of the listener's daemons (below), and
+            // writes the audit records of each round's answers with one `write`.
+            lanes: config.listen.threads, atEndOfRound: { [audit] in audit.flushQueued() })
         let policies = try RuntimeFiles.loadPolicies(config)
         let keys = try RuntimeFiles.loadKeys(config, policies: policies)
         let runtime = GatewayRuntime(
@@ -105,7 +106,8 @@ public final class GatewayInstance: Sendable {
         self.server = HTTPServer(
             options: options,
             handler: Pipeline(
-                holder: holder, audit: audit, idempotency: idempotency, metrics: metrics, logger: logger),
+                holder: holder, audit: audit, idempotency: idempotency, metrics: metrics, logger: logger,
+                flushesAuditAtRoundEnd: { transport.isLaneThread }),
             onAbandoned: { abandoned in
                 // Requests libmicrohttpd answered itself (or whose client left mid-request) are
                 // audited too: every request leaves a record.

@@ -11,11 +11,15 @@ public final class Pipeline: HTTPHandler {
     let idempotency: any IdempotencyRecords
     let metrics: GatewayMetrics
     let logger: Logger
+    /// True on a thread that calls `audit.flushQueued()` before it waits (a transport lane's):
+    /// records made there are written once per round, not one `write` each.
+    let flushesAuditAtRoundEnd: @Sendable () -> Bool
 
     public init(
         holder: RuntimeHolder, audit: AuditWriter, idempotency: any IdempotencyRecords, metrics: GatewayMetrics,
-        logger: Logger
+        logger: Logger, flushesAuditAtRoundEnd: @escaping @Sendable () -> Bool = { false }
     ) {
+        self.flushesAuditAtRoundEnd = flushesAuditAtRoundEnd
         self.holder = holder
         self.audit = audit
         self.idempotency = idempotency
@@ -76,7 +80,10 @@ public final class Pipeline: HTTPHandler {
         seal(&response, &context)
         let decided = response
         let recorded = context
-        audit.append(AuditRecords.make(recorded, phase: recorded.intentWritten ? "outcome" : "request")) { outcome in
+        audit.append(
+            AuditRecords.make(recorded, phase: recorded.intentWritten ? "outcome" : "request"),
+            atRoundEnd: flushesAuditAtRoundEnd()
+        ) { outcome in
             // On the audit writer's thread: keep this short (metrics and the log line run on the
             // server thread once the answer is queued).
             var answer = decided

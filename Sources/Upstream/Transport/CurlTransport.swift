@@ -51,14 +51,22 @@ public final class CurlTransport: UpstreamSending {
 
     /// `lanes` threads (at most `maxConnectionsPerHost` of them), each with its own multi handle:
     /// the per-host connection cap is split between them, so together they never open more.
-    public init(options: TransportOptions = TransportOptions(), lanes: Int = 1) {
+    /// `atEndOfRound` runs on a lane's thread after each batch of completions and after each run
+    /// of its guests: work the completions queued can be done once per batch (the audit log
+    /// writes the records they queued with one `write`).
+    public init(
+        options: TransportOptions = TransportOptions(), lanes: Int = 1,
+        atEndOfRound: (@Sendable () -> Void)? = nil
+    ) {
         _ = Self.globalInit
         self.options = options
         let cap = max(1, options.maxConnectionsPerHost)
         let count = max(1, min(lanes, cap))
         self.lanes = (0..<count).map { index in
             let share = cap / count + (index < cap % count ? 1 : 0)
-            return TransportLane(options: options, maxConnectionsPerHost: share, name: "agw-transport-\(index)")
+            return TransportLane(
+                options: options, maxConnectionsPerHost: share, name: "agw-transport-\(index)",
+                atEndOfRound: atEndOfRound)
         }
     }
 
@@ -68,6 +76,9 @@ public final class CurlTransport: UpstreamSending {
 
     /// Lanes (threads with their own multi handle).
     public var laneCount: Int { lanes.count }
+
+    /// True on a lane's thread (which calls `atEndOfRound` before it waits again).
+    public var isLaneThread: Bool { lanes.contains(where: \.isCurrentThread) }
 
     public func send(_ request: UpstreamRequest) async throws(TransportError) -> UpstreamResponse {
         let cancellation = Cancellation()

@@ -43,6 +43,7 @@ final class TransportLane: @unchecked Sendable {
     /// Transfers submitted by the lane's own thread (a hosted daemon's request): added to the
     /// multi handle on the next turn of the loop, without the inbox's lock or a wakeup.
     private var local: [Transfer] = []
+    private let atEndOfRound: (@Sendable () -> Void)?
 
     struct Inbox {
         var submitted: [Transfer] = []
@@ -53,7 +54,8 @@ final class TransportLane: @unchecked Sendable {
         var stopping = false
     }
 
-    init(options: TransportOptions, maxConnectionsPerHost: Int, name: String) {
+    init(options: TransportOptions, maxConnectionsPerHost: Int, name: String, atEndOfRound: (@Sendable () -> Void)?) {
+        self.atEndOfRound = atEndOfRound
         multi = curl_multi_init()!
         _ = agw_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost)
         _ = agw_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(16, maxConnectionsPerHost * 4))
@@ -223,6 +225,7 @@ final class TransportLane: @unchecked Sendable {
             }
             curl_multi_perform(multi, &running)
             var queued: Int32 = 0
+            var completed = false
             while let message = curl_multi_info_read(multi, &queued) {
                 guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
                 let code = message.pointee.data.result
@@ -234,7 +237,9 @@ final class TransportLane: @unchecked Sendable {
                 active.removeValue(forKey: ObjectIdentifier(transfer))
                 transfer.complete(code: code)
                 recycle(transfer)
+                completed = true
             }
+            if completed { atEndOfRound?() }
             // Wait for a socket, a guest's descriptor or a wakeup; not at all when a completion
             // left new transfers behind, and no longer than the earliest guest is due.
             var timeout: Int32 = local.isEmpty ? 1000 : 0
@@ -251,13 +256,16 @@ final class TransportLane: @unchecked Sendable {
             }
             guard !guests.isEmpty else { continue }
             let now = MonotonicClock.now()
+            var ran = false
             for index in guests.indices {
                 let guest = guests[index]
                 let woken = guest.wanted.exchange(false, ordering: .acquiringAndReleasing)
                 guard woken || waits[index].revents != 0 || now >= due[index] else { continue }
                 let next = guest.run()
+                ran = true
                 due[index] = next < 0 ? now + 3600 : MonotonicClock.now() + Double(next) / 1000
             }
+            if ran { atEndOfRound?() }
         }
     }
 }
