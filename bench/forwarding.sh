@@ -310,8 +310,8 @@ ${DURATION} s per run after a ${WARMUP} s warm-up, nginx and gateway alternately
 all on 127.0.0.1.
 
 **Fairness choices.** nginx gets \`worker_processes $WORKERS\`, the gateway \`listen.threads: $WORKERS\`
-(its libmicrohttpd thread pool; it also runs one libcurl transport thread and the Swift concurrency
-pool). Both keep client and upstream connections alive (nginx \`keepalive 64\`, per-connection request
+(that many threads, each running one libmicrohttpd daemon and one libcurl multi handle; it also
+has an audit writer thread and the Swift concurrency pool). Both keep client and upstream connections alive (nginx \`keepalive 64\`, per-connection request
 limits lifted; gateway \`upstream.maxConnectionsPerHost: $MAX_CONNS_PER_HOST\`). nginx writes a buffered access
 log; the gateway is configured to audit to a temp directory with \`integrity: none\`. Gateway features nginx does not
 have are neutralised so forwarding is what is measured: coalescing is off and the pacing limits are
