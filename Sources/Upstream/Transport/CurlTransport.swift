@@ -51,9 +51,9 @@ public final class CurlTransport: UpstreamSending {
 
     /// `lanes` threads (at most `maxConnectionsPerHost` of them), each with its own multi handle:
     /// the per-host connection cap is split between them, so together they never open more.
-    /// `atEndOfRound` runs on a lane's thread after each batch of completions and after each run
-    /// of its guests: work the completions queued can be done once per batch (the audit log
-    /// writes the records they queued with one `write`).
+    /// `atEndOfRound` runs on a lane's thread before it waits and after each run of its guests:
+    /// work that completions queued is done once per batch (the audit log writes the records they
+    /// queued with one `write`).
     public init(
         options: TransportOptions = TransportOptions(), lanes: Int = 1,
         atEndOfRound: (@Sendable () -> Void)? = nil

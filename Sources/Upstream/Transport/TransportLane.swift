@@ -225,7 +225,6 @@ final class TransportLane: @unchecked Sendable {
             }
             curl_multi_perform(multi, &running)
             var queued: Int32 = 0
-            var completed = false
             while let message = curl_multi_info_read(multi, &queued) {
                 guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
                 let code = message.pointee.data.result
@@ -237,9 +236,10 @@ final class TransportLane: @unchecked Sendable {
                 active.removeValue(forKey: ObjectIdentifier(transfer))
                 transfer.complete(code: code)
                 recycle(transfer)
-                completed = true
             }
-            if completed { atEndOfRound?() }
+            // Completions (and cancellations, and transfers that could not start) may have left
+            // work for the end of the round: before waiting, never after.
+            atEndOfRound?()
             // Wait for a socket, a guest's descriptor or a wakeup; not at all when a completion
             // left new transfers behind, and no longer than the earliest guest is due.
             var timeout: Int32 = local.isEmpty ? 1000 : 0
