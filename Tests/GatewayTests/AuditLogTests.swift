@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Gateway
@@ -180,6 +181,42 @@ import Testing
         await writer.close()
         let result = AuditVerifier.verify(directory: dir, key: key)
         #expect(result.openIntents.map(\.gatewayRequestId) == ["req-1"])
+    }
+
+    /// The writer thread fsyncs without holding the segment: a slow fsync does not hold up a
+    /// caller that writes its own record (a transport lane), and a failed one fails the intent it
+    /// was for (fail-closed) and abandons the segment.
+    @Test func aSlowFsyncHoldsUpNoOtherWriterAndAFailedOneFailsItsIntent() async throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let files = FailingFileSystem()
+        let writer = try AuditWriter(
+            options: .init(directory: dir, key: key, fsyncIntervalMs: 1000), files: files)
+        let gate = DispatchSemaphore(value: 0)
+        files.syncGate.withLock { $0 = gate }
+        let intent = Task { try await writer.appendDurable(self.record(1, phase: "intent")) }
+        for _ in 0..<500 where files.syncsWaiting.load(ordering: .relaxed) == 0 {
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        #expect(files.syncsWaiting.load(ordering: .relaxed) == 1, "the intent's fsync is under way")
+        let written = Atomic<Bool>(false)
+        writer.append(record(2)) { outcome in
+            if case .success = outcome { written.store(true, ordering: .releasing) }
+        }
+        let writtenNow = written.load(ordering: .acquiring)
+        #expect(writtenNow, "written by the caller while the fsync runs")
+        files.syncsFail.store(true, ordering: .releasing)
+        files.syncGate.withLock { $0 = nil }
+        gate.signal()
+        await #expect(throws: AuditUnavailable.self) { try await intent.value }
+        #expect(writer.counters.failures >= 1)
+        let healthyAfterFailure = writer.isHealthy
+        #expect(!healthyAfterFailure)
+        files.syncsFail.store(false, ordering: .releasing)
+        for _ in 0..<200 where !writer.isHealthy { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(writer.isHealthy, "recovers on a fresh segment")
+        await writer.close()
+        #expect(AuditVerifier.verify(directory: dir, key: key).ok)
     }
 
     @Test func aFailingDiskFailsClosedAndRecovers() async throws {

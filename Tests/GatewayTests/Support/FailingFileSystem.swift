@@ -13,6 +13,11 @@ final class FailingFileSystem: AuditFileSystem {
 
     func fail(_ on: Bool) { failing.store(on, ordering: .releasing) }
 
+    /// fsyncs alone fail (writes go on), and fsyncs wait for `gate` while it is set.
+    let syncsFail = Atomic<Bool>(false)
+    let syncGate = Mutex<DispatchSemaphore?>(nil)
+    let syncsWaiting = Atomic<Int>(0)
+
     /// Lets `bytes` more bytes be written, then fails every write (nil: unlimited again).
     func fill(after bytes: Int?) { room.withLock { $0 = bytes } }
     private func check(_ what: String) throws {
@@ -38,7 +43,13 @@ final class FailingFileSystem: AuditFileSystem {
     }
     func truncate(_ fd: Int32, to length: Int) throws { try real.truncate(fd, to: length) }
     func sync(_ fd: Int32) throws {
+        if let gate = syncGate.withLock({ $0 }) {
+            syncsWaiting.add(1, ordering: .relaxed)
+            gate.wait()
+            syncsWaiting.subtract(1, ordering: .relaxed)
+        }
         try check("fsync")
+        if syncsFail.load(ordering: .acquiring) { throw AuditIOError(description: "fsync: Input/output error") }
         try real.sync(fd)
     }
     func syncDirectory(_ path: String) { real.syncDirectory(path) }
