@@ -191,13 +191,7 @@ public final class AuditWriter: Sendable {
             return
         }
         if atRoundEnd { return }
-        // Write it here when the segment is free and the log is healthy (the writer thread owns
-        // durable records, fsyncs and recovery); otherwise the writer thread takes it.
-        if isHealthy, let written = segment.withLockIfAvailable({ _ in writeQueued() }) {
-            complete(written)
-        } else if first {
-            wake.signal()
-        }
+        writeHereOrLeave(wakingWriter: first)
     }
 
     /// Writes what is queued (non-durable records) on the calling thread when the segment is free
@@ -205,9 +199,16 @@ public final class AuditWriter: Sendable {
     /// segment may have taken its batch before these records arrived).
     public func flushQueued() {
         guard inbox.withLock({ !$0.items.isEmpty }) else { return }
+        writeHereOrLeave(wakingWriter: true)
+    }
+
+    /// Writes what is queued on the calling thread when the segment is free and the log healthy
+    /// (the writer thread owns durable records, fsyncs and recovery); otherwise leaves it to the
+    /// writer thread, woken when `wakingWriter`.
+    private func writeHereOrLeave(wakingWriter: Bool) {
         if isHealthy, let written = segment.withLockIfAvailable({ _ in writeQueued() }) {
             complete(written)
-        } else {
+        } else if wakingWriter {
             wake.signal()
         }
     }

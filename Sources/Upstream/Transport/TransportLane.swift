@@ -84,20 +84,21 @@ final class TransportLane: @unchecked Sendable {
             inbox.submitted.append(transfer)
             return inbox.submitted.count == 1
         }
-        if wasEmpty { curl_multi_wakeup(multi) }
+        if wasEmpty { wakeUp() }
     }
 
     func cancel(_ transfer: Transfer) {
         inbox.withLock { $0.cancelled.append(transfer) }
-        curl_multi_wakeup(multi)
+        wakeUp()
     }
 
     func host(_ guest: LaneGuest) {
         precondition(guest.lane === self)
         inbox.withLock { $0.hosted.append(guest) }
-        curl_multi_wakeup(multi)
+        wakeUp()
     }
 
+    /// Interrupts the lane's wait (`curl_multi_wakeup`, callable from any thread).
     func wakeUp() { curl_multi_wakeup(multi) }
 
     /// Returns once the lane has dropped `guest` (at once when the lane has stopped).
@@ -110,13 +111,13 @@ final class TransportLane: @unchecked Sendable {
             return true
         }
         guard queued, !exited.load(ordering: .acquiring) else { return }
-        curl_multi_wakeup(multi)
+        wakeUp()
         done.wait()
     }
 
     func stop() {
         inbox.withLock { $0.stopping = true }
-        curl_multi_wakeup(multi)
+        wakeUp()
     }
 
     // MARK: - The lane's thread
