@@ -15,7 +15,7 @@ final class ScriptedTransport: UpstreamSending {
 
     func send(_ request: UpstreamRequest) async throws(TransportError) -> UpstreamResponse {
         let n = sent.withLock {
-            $0.append((UpstreamClock.now(), request))
+            $0.append((MonotonicClock.now(), request))
             return $0.count
         }
         return try await script(request, n)
@@ -56,7 +56,7 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
             tokens: [.init(id: "t1", secret: "s1")], limits: RateLimits(get: 100, post: 40, delete: 5),
             marginSeconds: 0.05)
         let dispatcher = UpstreamDispatcher(transport: transport, schedulers: ["default": scheduler])
-        let deadline = UpstreamClock.now() + 30
+        let deadline = MonotonicClock.now() + 30
         await withTaskGroup(of: Void.self) { group in
             for i in 0..<100 {
                 group.addTask {
@@ -80,7 +80,7 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
         let scheduler = RateScheduler(
             tokens: [.init(id: "t1", secret: "s1"), .init(id: "t2", secret: "s2")], limits: RateLimits(post: 20))
         let dispatcher = UpstreamDispatcher(transport: transport, schedulers: ["default": scheduler])
-        let deadline = UpstreamClock.now() + 30
+        let deadline = MonotonicClock.now() + 30
         await withTaskGroup(of: Void.self) { group in
             for i in 0..<80 {
                 group.addTask {
@@ -107,7 +107,7 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
         let scheduler = RateScheduler(
             tokens: [.init(id: "t", secret: "s")], limits: RateLimits(post: 50), marginSeconds: 0)
         let dispatcher = UpstreamDispatcher(transport: transport, schedulers: ["default": scheduler])
-        let deadline = UpstreamClock.now() + 60
+        let deadline = MonotonicClock.now() + 60
         await withTaskGroup(of: Void.self) { group in
             for i in 0..<150 {
                 group.addTask {
@@ -137,12 +137,12 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
 
     @Test func deadlineAndQueueFullAnswerAtOnceWithRetryAfter() async {
         let scheduler = RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits(post: 2), maxDepth: 3)
-        let now = UpstreamClock.now()
+        let now = MonotonicClock.now()
         _ = try? await scheduler.admit(.post, keyId: "a", deadline: now + 10)
         _ = try? await scheduler.admit(.post, keyId: "a", deadline: now + 10)
         // The limit is used up: a request willing to wait 0.1 s cannot be served in time.
         do {
-            _ = try await scheduler.admit(.post, keyId: "a", deadline: UpstreamClock.now() + 0.1)
+            _ = try await scheduler.admit(.post, keyId: "a", deadline: MonotonicClock.now() + 0.1)
             Issue.record("expected deadlineExceeded")
         } catch {
             guard case .deadlineExceeded(let retryAfter) = error else {
@@ -153,12 +153,12 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
         }
         // Fill the queue (depth 3), then one more is refused as full.
         let waiters = (0..<3).map { i in
-            Task { try? await scheduler.admit(.post, keyId: "k\(i)", deadline: UpstreamClock.now() + 30) }
+            Task { try? await scheduler.admit(.post, keyId: "k\(i)", deadline: MonotonicClock.now() + 30) }
         }
         try? await Task.sleep(for: .milliseconds(100))
         #expect(scheduler.depth(.post) == 3)
         do {
-            _ = try await scheduler.admit(.post, keyId: "z", deadline: UpstreamClock.now() + 30)
+            _ = try await scheduler.admit(.post, keyId: "z", deadline: MonotonicClock.now() + 30)
             Issue.record("expected queueFull")
         } catch {
             guard case .queueFull(let retryAfter) = error else {
@@ -173,8 +173,8 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
 
     @Test func cancellationRemovesAWaiterAndItIsNeverGranted() async {
         let scheduler = RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits(delete: 1))
-        _ = try? await scheduler.admit(.delete, keyId: "a", deadline: UpstreamClock.now() + 10)
-        let waiting = Task { try await scheduler.admit(.delete, keyId: "a", deadline: UpstreamClock.now() + 10) }
+        _ = try? await scheduler.admit(.delete, keyId: "a", deadline: MonotonicClock.now() + 10)
+        let waiting = Task { try await scheduler.admit(.delete, keyId: "a", deadline: MonotonicClock.now() + 10) }
         try? await Task.sleep(for: .milliseconds(50))
         #expect(scheduler.depth(.delete) == 1)
         waiting.cancel()
@@ -191,7 +191,7 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
         }
         let scheduler = RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits())
         let dispatcher = UpstreamDispatcher(transport: transport, schedulers: ["default": scheduler])
-        let started = UpstreamClock.now()
+        let started = MonotonicClock.now()
         let outcome = await dispatcher.perform(
             DispatchRequest(request: request(), keyId: "a", pool: "default", deadline: started + 10))
         #expect((try? outcome.result.get().status) == 200)
@@ -202,7 +202,7 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
         let widened = 1.01 + 2 * RateScheduler.widenStepSeconds
         #expect(scheduler.windows(.post).allSatisfy { abs($0 - widened) < 1e-9 }, "\(scheduler.windows(.post))")
         #expect(scheduler.windows(.get) == [1.01])
-        #expect(UpstreamClock.now() - started >= 0.35)
+        #expect(MonotonicClock.now() - started >= 0.35)
 
         let always429 = ScriptedTransport { _, _ in
             UpstreamResponse(status: 429, headers: HeaderList([("Retry-After", "0")]), body: [])
@@ -211,7 +211,7 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
             transport: always429,
             schedulers: ["default": RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits())])
         let gaveUp = await bounded.perform(
-            DispatchRequest(request: request(), keyId: "a", pool: "default", deadline: UpstreamClock.now() + 10))
+            DispatchRequest(request: request(), keyId: "a", pool: "default", deadline: MonotonicClock.now() + 10))
         #expect((try? gaveUp.result.get().status) == 429)
         #expect(always429.count == 4)
     }
@@ -222,21 +222,21 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
             transport: timeouts,
             schedulers: ["default": RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits())])
         let write = await dispatcher.perform(
-            DispatchRequest(request: request("POST"), keyId: "a", pool: "default", deadline: UpstreamClock.now() + 10))
+            DispatchRequest(request: request("POST"), keyId: "a", pool: "default", deadline: MonotonicClock.now() + 10))
         #expect(timeouts.count == 1)
         guard case .failure(.transport(.timeout)) = write.result else {
             Issue.record("expected a timeout, got \(write.result)")
             return
         }
         _ = await dispatcher.perform(
-            DispatchRequest(request: request("GET"), keyId: "a", pool: "default", deadline: UpstreamClock.now() + 10))
+            DispatchRequest(request: request("GET"), keyId: "a", pool: "default", deadline: MonotonicClock.now() + 10))
         #expect(timeouts.count == 4)  // 1 write + 1 GET + 2 GET retries
         let refused = ScriptedTransport { _, _ throws(TransportError) in throw .unreachable("refused") }
         let d2 = UpstreamDispatcher(
             transport: refused,
             schedulers: ["default": RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits())])
         _ = await d2.perform(
-            DispatchRequest(request: request("POST"), keyId: "a", pool: "default", deadline: UpstreamClock.now() + 10))
+            DispatchRequest(request: request("POST"), keyId: "a", pool: "default", deadline: MonotonicClock.now() + 10))
         #expect(refused.count == 3)  // never reached Astro: safe to retry a write
     }
 
@@ -253,7 +253,7 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
             schedulers: ["default": RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits())])
         var get = request("GET")
         get.timeoutSeconds = 1
-        let started = UpstreamClock.now()
+        let started = MonotonicClock.now()
         let outcome = await dispatcher.perform(
             DispatchRequest(request: get, keyId: "a", pool: "default", deadline: started + 30))
         guard case .failure(.transport(.timeout)) = outcome.result else {
@@ -262,7 +262,7 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
         }
         let given = hanging.sent.withLock { $0.reduce(0) { $0 + $1.request.timeoutSeconds } }
         #expect(given <= 1.0 + 1e-9, "attempts were given \(given) s in all")
-        #expect(UpstreamClock.now() - started < 2.5)
+        #expect(MonotonicClock.now() - started < 2.5)
 
         // 503s answered at once: retried, but every attempt's timeout is what is left of the budget.
         let unavailable = ScriptedTransport { _, _ in
@@ -273,7 +273,7 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
             transport: unavailable,
             schedulers: ["default": RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits())])
         let retried = await d2.perform(
-            DispatchRequest(request: get, keyId: "a", pool: "default", deadline: UpstreamClock.now() + 30))
+            DispatchRequest(request: get, keyId: "a", pool: "default", deadline: MonotonicClock.now() + 30))
         #expect((try? retried.result.get().status) == 503)
         let budgets = unavailable.sent.withLock { $0.map(\.request.timeoutSeconds) }
         #expect(budgets.count == 3)
@@ -289,7 +289,7 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
             schedulers: ["default": RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits())],
             max429Retries: 1)
         let outcome = await dispatcher.perform(
-            DispatchRequest(request: request(), keyId: "a", pool: "default", deadline: UpstreamClock.now() + 30))
+            DispatchRequest(request: request(), keyId: "a", pool: "default", deadline: MonotonicClock.now() + 30))
         let response = try outcome.result.get()
         #expect(response.status == 429)
         #expect(always429.count == 2)
@@ -303,13 +303,13 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
     @Test func aFinal429sRetryAfterIsThePauseEnd() async throws {
         let scheduler = RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits())
         let transport = ScriptedTransport { _, _ in
-            scheduler.pause(tokenId: "t", .post, until: UpstreamClock.now() + 8)
+            scheduler.pause(tokenId: "t", .post, until: MonotonicClock.now() + 8)
             return UpstreamResponse(status: 429, headers: HeaderList([("Retry-After", "1")]), body: [])
         }
         let dispatcher = UpstreamDispatcher(
             transport: transport, schedulers: ["default": scheduler], max429Retries: 0)
         let outcome = await dispatcher.perform(
-            DispatchRequest(request: request(), keyId: "a", pool: "default", deadline: UpstreamClock.now() + 30))
+            DispatchRequest(request: request(), keyId: "a", pool: "default", deadline: MonotonicClock.now() + 30))
         let response = try outcome.result.get()
         #expect(response.status == 429)
         #expect(response.headers.values("retry-after").count == 1)
@@ -321,9 +321,9 @@ func request(_ method: String = "POST", _ path: String = "/x") -> UpstreamReques
     /// come back when the pause ends, not after a fixed second.
     @Test func aDeadlineMissedDuringAPauseGivesThePauseEndAsRetryAfter() async {
         let scheduler = RateScheduler(tokens: [.init(id: "t", secret: "s")], limits: RateLimits())
-        scheduler.pause(tokenId: "t", .post, until: UpstreamClock.now() + 6)
+        scheduler.pause(tokenId: "t", .post, until: MonotonicClock.now() + 6)
         do {
-            _ = try await scheduler.admit(.post, keyId: "a", deadline: UpstreamClock.now() + 0.1, front: true)
+            _ = try await scheduler.admit(.post, keyId: "a", deadline: MonotonicClock.now() + 0.1, front: true)
             Issue.record("expected deadlineExceeded")
         } catch {
             guard case .deadlineExceeded(let retryAfter) = error else {

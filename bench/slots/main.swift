@@ -5,7 +5,7 @@
 import Foundation
 import Upstream
 
-func now() -> Double { UpstreamClock.now() }
+func now() -> Double { MonotonicClock.now() }
 
 func percentile(_ values: [Double], _ q: Double) -> Double {
     let sorted = values.sorted()

@@ -33,7 +33,7 @@ extension Pipeline {
             request: UpstreamRequest(
                 method: request.method, url: runtime.upstreamBase + normalized.upstreamTarget,
                 headers: upstreamHeaders, body: request.body, timeoutSeconds: config.upstream.timeoutSeconds),
-            keyId: keyId, pool: pool, deadline: UpstreamClock.now() + maxWait,
+            keyId: keyId, pool: pool, deadline: MonotonicClock.now() + maxWait,
             cap: runtime.capScheduler(policy: context.policy, method: request.method),
             stillAuthorized: {
                 // A reload may have revoked the key while the request waited.

@@ -113,7 +113,7 @@ public final class RedisClient: Sendable {
                     continue
                 }
                 if context == nil {
-                    let now = UpstreamClock.now()
+                    let now = MonotonicClock.now()
                     if now - connectFailedAt < options.reconnectBackoffSeconds {
                         job.completion(.failure(RedisUnavailable("not connected (retrying shortly)")))
                         continue

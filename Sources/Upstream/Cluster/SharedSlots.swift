@@ -41,7 +41,7 @@ public final class SharedSlots: Sendable {
     ///   - probeIntervalSeconds: how often a replica in fallback asks Redis again.
     public init(
         client: RedisClient, keyPrefix: String, expectedReplicas: Int, window: Double, probeIntervalSeconds: Double,
-        clock: @escaping @Sendable () -> Double = UpstreamClock.now,
+        clock: @escaping @Sendable () -> Double = MonotonicClock.now,
         onTransition: @escaping @Sendable (Bool, String) -> Void = { _, _ in }
     ) {
         self.onTransition = onTransition

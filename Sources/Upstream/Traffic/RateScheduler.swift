@@ -17,15 +17,6 @@ public enum AdmissionError: Error, Sendable, Equatable {
     case shuttingDown
 }
 
-/// Monotonic seconds for scheduling (CLOCK_MONOTONIC); injectable for tests.
-public enum UpstreamClock {
-    public static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-}
-
 /// The rate scheduler of one token pool: per token × method class it keeps an exact
 /// `SlidingWindowLimiter`; requests that cannot go now wait in a `FairQueue` per class, in their
 /// suspended connection (a continuation, not a thread), and are granted in fair order as slots
@@ -89,7 +80,7 @@ public final class RateScheduler: Sendable {
     public init(
         tokens: [Token], limits: RateLimits, headroom: Double = 1.0, marginSeconds: Double = 0.01,
         maxDepth: Int = 10000, shared: (slots: SharedSlots, scope: String)? = nil,
-        clock: @escaping @Sendable () -> Double = UpstreamClock.now
+        clock: @escaping @Sendable () -> Double = MonotonicClock.now
     ) {
         precondition(!tokens.isEmpty, "a pool needs at least one token")
         self.tokens = tokens

@@ -64,7 +64,7 @@ public final class UpstreamDispatcher: Sendable {
 
     public init(
         transport: any UpstreamSending, schedulers: [String: RateScheduler], max429Retries: Int = 3,
-        maxGetRetries: Int = 2, clock: @escaping @Sendable () -> Double = UpstreamClock.now
+        maxGetRetries: Int = 2, clock: @escaping @Sendable () -> Double = MonotonicClock.now
     ) {
         self.transport = transport
         self.schedulers = schedulers
