@@ -117,7 +117,6 @@ public final class HTTPServer: Sendable {
         // One external-mode daemon per thread; the first binds, the others accept on duplicates of
         // its socket (as MHD's own thread pool does), and each is run by a transport lane.
         let count = max(1, options.threads)
-        let perDaemon = (options.connectionLimit + count - 1) / count
         var started: [DaemonHandle] = []
         do {
             for index in 0..<count {
@@ -127,8 +126,10 @@ public final class HTTPServer: Sendable {
                     guard fd >= 0 else { throw ServerStartError(description: "cannot share the listening socket") }
                     listenFD = fd
                 }
+                // The connection limit split so the daemons together never accept more.
+                let limit = options.connectionLimit / count + (index < options.connectionLimit % count ? 1 : 0)
                 let handle = try startDaemon(
-                    flags: MHD_USE_EPOLL.rawValue, threadPool: 0, connectionLimit: perDaemon, listenFD: listenFD)
+                    flags: MHD_USE_EPOLL.rawValue, threadPool: 0, connectionLimit: max(1, limit), listenFD: listenFD)
                 let pointer = DaemonPointer(pointer: handle.pointer)
                 // Set before the lane first runs the daemon, so every request sees it.
                 handle.context.guest = lanes.guest(fd: agw_daemon_epoll_fd(handle.pointer)) {
