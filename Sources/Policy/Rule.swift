@@ -64,6 +64,9 @@ public enum ParameterAliases {
 
     /// The request's path parameters under canonical names.
     public static func canonicalParameters(_ parameters: [String: String]) -> [String: String] {
+        // Most routes have no aliased name: then the request's own dictionary is the answer
+        // (every decision came through here, and the copy was a per-request allocation).
+        guard parameters.keys.contains(where: { canonical[$0] != nil }) else { return parameters }
         var out: [String: String] = [:]
         for (name, value) in parameters { out[canonicalName(name)] = value }
         return out

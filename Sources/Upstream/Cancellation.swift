@@ -8,12 +8,14 @@ import Synchronization
 /// completed normally never pays for waking the transport thread to cancel a finished transfer.
 public final class Cancellation: Sendable {
     private enum Phase {
-        case running([@Sendable () -> Void])
+        /// The first action is held apart: nearly every request registers exactly one (its
+        /// transfer's), and an array for it was a per-request allocation.
+        case running(first: (@Sendable () -> Void)?, more: [@Sendable () -> Void])
         case cancelled
         case finished
     }
 
-    private let phase = Mutex<Phase>(.running([]))
+    private let phase = Mutex<Phase>(.running(first: nil, more: []))
 
     public init() {}
 
@@ -25,9 +27,13 @@ public final class Cancellation: Sendable {
     public func onCancel(_ action: @escaping @Sendable () -> Void) {
         let runNow = phase.withLock { phase -> Bool in
             switch phase {
-            case .running(var actions):
-                actions.append(action)
-                phase = .running(actions)
+            case .running(let first, var more):
+                if first == nil {
+                    phase = .running(first: action, more: more)
+                } else {
+                    more.append(action)
+                    phase = .running(first: first, more: more)
+                }
                 return false
             case .cancelled: return true
             case .finished: return false
@@ -39,9 +45,9 @@ public final class Cancellation: Sendable {
     /// Runs every registered action once (outside the lock, so actions may take their own locks).
     public func cancel() {
         let actions = phase.withLock { phase -> [@Sendable () -> Void] in
-            guard case .running(let actions) = phase else { return [] }
+            guard case .running(let first, let more) = phase else { return [] }
             phase = .cancelled
-            return actions
+            return (first.map { [$0] } ?? []) + more
         }
         for action in actions { action() }
     }

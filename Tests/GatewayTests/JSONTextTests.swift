@@ -66,4 +66,19 @@ import Testing
             #expect(UInt64(prefix, radix: 16) == UInt64(ms), "\(id)")
         }
     }
+
+    /// The random part comes from a pool drawn in bulk: ids made in the same millisecond never
+    /// repeat, and every random hex digit takes many values (a pool handing out the same or
+    /// zeroed words would fail both).
+    @Test func idsInOneMillisecondAreDistinctAndTheirRandomDigitsVary() {
+        let now = Date(timeIntervalSince1970: 1_767_225_600.123)
+        let ids = (0..<5000).map { _ in Array(GatewayRequestId.make(now: now).replacingOccurrences(of: "-", with: "")) }
+        #expect(Set(ids.map { String($0) }).count == ids.count)
+        // Digit 12 is the version; 16's top two bits are the variant; 13-15 and 17-31 are random.
+        for position in [13, 14, 15] + Array(17..<32) {
+            let seen = Set(ids.map { $0[position] })
+            #expect(seen.count == 16, "hex digit \(position) took only \(seen.sorted())")
+        }
+        #expect(Set(ids.map { $0[16] }) == Set("89ab"))
+    }
 }

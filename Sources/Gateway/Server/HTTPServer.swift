@@ -290,11 +290,13 @@ public final class HTTPServer: Sendable {
         switch state.phase {
         case .new:
             state.method = method.map { String(cString: $0) } ?? ""
+            // Counted first (a walk of libmicrohttpd's list, no callback) so the list is allocated once.
+            state.headers.fields.reserveCapacity(Int(MHD_get_connection_values(connection, .HEADER_KIND, nil, nil)))
             MHD_get_connection_values(connection, .HEADER_KIND, HTTPServer.headerIterator, raw)
-            var address = [CChar](repeating: 0, count: 64)
-            agw_connection_address(connection, &address, address.count)
-            state.clientAddress = String(
-                decoding: address.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            state.clientAddress = withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { buffer in
+                agw_connection_address(connection, buffer.baseAddress, buffer.count)
+                return String(cString: buffer.baseAddress!)
+            }
             state.fd = agw_connection_fd(connection)
             state.phase = .receiving
             return .YES
