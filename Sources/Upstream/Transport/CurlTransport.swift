@@ -199,10 +199,12 @@ final class Transfer: @unchecked Sendable {
             _ = agw_easy_setopt_writefn(easy, CURLOPT_HEADERFUNCTION, Transfer.headerCallback)
         }
         _ = agw_easy_setopt_ptr(easy, CURLOPT_PRIVATE, me)
-        _ = agw_easy_setopt_ptr(easy, CURLOPT_URL, request.url)
+        // String options through withCString: a native string lends its own NUL-terminated bytes
+        // (libcurl copies them), where passing the String converted it through a fresh array.
+        setString(easy, CURLOPT_URL, request.url)
         // Both always set, "" meaning none: libcurl then never reads the environment itself.
-        _ = agw_easy_setopt_ptr(easy, CURLOPT_PROXY, options.proxy.proxy(for: request.url))
-        _ = agw_easy_setopt_ptr(easy, CURLOPT_NOPROXY, options.proxy.noProxy)
+        setString(easy, CURLOPT_PROXY, options.proxy.proxy(for: request.url))
+        setString(easy, CURLOPT_NOPROXY, options.proxy.noProxy)
         _ = agw_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, max(1, Int(request.timeoutSeconds * 1000)))
         switch request.method {
         case "GET" where request.body.isEmpty:
@@ -246,6 +248,10 @@ final class Transfer: @unchecked Sendable {
         _ = agw_easy_setopt_ptr(easy, CURLOPT_WRITEDATA, me)
         _ = agw_easy_setopt_ptr(easy, CURLOPT_HEADERDATA, me)
         return easy
+    }
+
+    private func setString(_ easy: UnsafeMutableRawPointer, _ option: CURLoption, _ value: String) {
+        _ = value.withCString { agw_easy_setopt_ptr(easy, option, $0) }
     }
 
     private func setBody(_ easy: UnsafeMutableRawPointer) {

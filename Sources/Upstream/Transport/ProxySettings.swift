@@ -43,7 +43,8 @@ public struct ProxySettings: Sendable, Equatable {
 
     /// The proxy for a request URL (by its scheme, case-insensitively).
     func proxy(for url: String) -> String {
-        let scheme = url.utf8.prefix(6).map { $0 | 0x20 }
-        return scheme.elementsEqual("https:".utf8) ? https : http
+        // Asked once per transfer: no copy of the scheme, and no look at all when both agree.
+        if http == https { return http }
+        return url.utf8.prefix(6).lazy.map { $0 | 0x20 }.elementsEqual("https:".utf8) ? https : http
     }
 }
