@@ -88,6 +88,70 @@ import Upstream
         #expect((try? rawRequest(port: port, target: "/now/after")) == nil)
     }
 
+    /// New clients go to the daemon with the fewest connections, whichever lane accepts them: a
+    /// burst of connections opened back to back (as a client pool does) ends up even, and so do
+    /// the ones that come after some have closed. Over the connection limit a client is closed
+    /// at once, and served again once a connection is free.
+    @Test(arguments: [2, 3])
+    func clientsAreSpreadEvenlyOverTheDaemons(threads: Int) async throws {
+        let transport = CurlTransport(options: TransportOptions(maxConnectionsPerHost: 8), lanes: threads)
+        let server = HTTPServer(
+            options: ServerOptions(port: 0, threads: threads), handler: MixedHandler(), lanes: transport)
+        try server.start()
+        defer { server.stop(timeoutSeconds: 2) }
+        func settled(total: Int) async throws -> [Int] {
+            for _ in 0..<200 where server.connectionsPerDaemon.reduce(0, +) != total {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return server.connectionsPerDaemon
+        }
+        // All connected first, then each asks once: the daemons hold them all at the same time.
+        var clients = try (0..<30).map { _ in try RawHTTPConnection(port: server.port, timeoutSeconds: 5) }
+        for (i, client) in clients.enumerated() {
+            client.write("GET /now/\(i) HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try client.readResponse().text == "now /now/\(i)")
+        }
+        let burst = try await settled(total: 30)
+        #expect(burst.count == threads && burst.reduce(0, +) == 30)
+        #expect(burst.max()! - burst.min()! <= 1, "\(burst)")
+        // Close the first ten (they were spread too), then open ten more one by one.
+        clients.removeFirst(10)
+        _ = try await settled(total: 20)
+        for i in 0..<10 {
+            let client = try RawHTTPConnection(port: server.port, timeoutSeconds: 5)
+            client.write("GET /now/later/\(i) HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try client.readResponse().text == "now /now/later/\(i)")
+            clients.append(client)
+        }
+        let later = try await settled(total: 30)
+        #expect(later.max()! - later.min()! <= 1, "\(later)")
+    }
+
+    @Test func overTheConnectionLimitAClientIsClosedAndServedOnceOneIsFree() async throws {
+        let transport = CurlTransport(options: TransportOptions(maxConnectionsPerHost: 8), lanes: 2)
+        let server = HTTPServer(
+            options: ServerOptions(port: 0, connectionLimit: 4, threads: 2), handler: MixedHandler(), lanes: transport)
+        try server.start()
+        defer { server.stop(timeoutSeconds: 2) }
+        var held: [RawHTTPConnection] = []
+        for i in 0..<4 {
+            let client = try RawHTTPConnection(port: server.port, timeoutSeconds: 5)
+            client.write("GET /now/held/\(i) HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try client.readResponse().status == 200)
+            held.append(client)
+        }
+        let refused = try RawHTTPConnection(port: server.port, timeoutSeconds: 5)
+        refused.write("GET /now/refused HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect((try? refused.readResponse()) == nil)
+        held.removeFirst()
+        for _ in 0..<200 where server.connectionsPerDaemon.reduce(0, +) != 3 {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let next = try RawHTTPConnection(port: server.port, timeoutSeconds: 5)
+        next.write("GET /now/next HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try next.readResponse().text == "now /now/next")
+    }
+
     @Test func recordsWrittenInlineAndByTheWriterThreadFormOneChain() async throws {
         let dir = NSTemporaryDirectory() + "agw-lane-audit-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -56,9 +56,10 @@ public struct AbandonedRequest: Sendable {
 /// suspended, so a waiting request costs no thread; its answer resumes the connection.
 ///
 /// Two ways to run: on MHD's own epoll thread (or thread pool), or, given a `LaneHost` (the
-/// gateway's transport), as `threads` daemons in external mode sharing one listening socket, each
-/// run by a transport lane's thread. Then a forwarded request is parsed, sent upstream and
-/// answered on one thread, with no wakeup of another thread between the stages.
+/// gateway's transport), as `threads` daemons in external mode, each run by a transport lane's
+/// thread, fed by a `LaneAcceptor` that gives every new client to the daemon with the fewest
+/// connections. Then a forwarded request is parsed, sent upstream and answered on one thread,
+/// with no wakeup of another thread between the stages.
 public final class HTTPServer: Sendable {
     private let handler: any HTTPHandler
     private let lanes: (any LaneHost)?
@@ -68,6 +69,14 @@ public final class HTTPServer: Sendable {
     /// Invariant: written once in `start()` before any callback can run, emptied in `stop()` after
     /// the daemons have stopped; MHD callbacks only run between the two.
     private let daemons = Mutex<[DaemonHandle]>([])
+    /// With lanes: the listening socket and its acceptor guests (one per lane). Set in `start()`,
+    /// taken (guests unhosted, socket closed) when the daemons stop.
+    private let listener = Mutex<Listener?>(nil)
+
+    struct Listener {
+        let fd: Int32
+        let guests: [LaneGuest]
+    }
     private let counters = Mutex(Counters())
     /// Requests that are suspended right now, for the client-disconnect watcher.
     private let suspended = Mutex<[ObjectIdentifier: RequestState]>([:])
@@ -85,6 +94,10 @@ public final class HTTPServer: Sendable {
     public var totalRequests: Int { counters.withLock { $0.total } }
     public var openConnections: Int {
         daemons.withLock { $0.reduce(0) { $0 + Int(agw_daemon_connections($1.pointer)) } }
+    }
+    /// With lanes: each daemon's open connections, as the acceptor balances them (for tests).
+    var connectionsPerDaemon: [Int] {
+        daemons.withLock { $0.map { $0.context.openConnections.load(ordering: .relaxed) } }
     }
 
     public private(set) var port: Int {
@@ -114,42 +127,50 @@ public final class HTTPServer: Sendable {
             startDisconnectWatcher()
             return
         }
-        // One external-mode daemon per thread; the first binds, the others accept on duplicates of
-        // its socket (as MHD's own thread pool does), and each is run by a transport lane.
+        // One external-mode daemon per thread, without a listening socket of its own: the
+        // acceptor takes clients off ours and gives each to the daemon with the fewest.
         let count = max(1, options.threads)
+        let listenFD = agw_listen(options.address, UInt16(clamping: options.port))
+        guard listenFD >= 0 else {
+            throw ServerStartError(
+                description:
+                    "cannot listen on \(options.address):\(options.port): \(String(cString: strerror(errno)))")
+        }
         var started: [DaemonHandle] = []
         do {
             for index in 0..<count {
-                var listenFD: Int32?
-                if index > 0 {
-                    let fd = dup(agw_daemon_listen_fd(started[0].pointer))
-                    guard fd >= 0 else { throw ServerStartError(description: "cannot share the listening socket") }
-                    listenFD = fd
-                }
                 // The connection limit split so the daemons together never accept more.
                 let limit = options.connectionLimit / count + (index < options.connectionLimit % count ? 1 : 0)
                 let handle = try startDaemon(
-                    flags: MHD_USE_EPOLL.rawValue, threadPool: 0, connectionLimit: max(1, limit), listenFD: listenFD)
+                    flags: MHD_USE_EPOLL.rawValue, threadPool: 0, connectionLimit: max(1, limit), listenFD: nil,
+                    fedByAcceptor: true)
                 let pointer = DaemonPointer(pointer: handle.pointer)
+                let context = handle.context
                 // Set before the lane first runs the daemon, so every request sees it.
-                handle.context.guest = lanes.guest(fd: agw_daemon_epoll_fd(handle.pointer)) {
-                    Int(agw_daemon_run(pointer.pointer))
+                context.guest = lanes.guest(fd: agw_daemon_epoll_fd(handle.pointer)) {
+                    context.addWaitingClients(to: pointer)
+                    return Int(agw_daemon_run(pointer.pointer))
                 }
                 started.append(handle)
             }
         } catch {
             for handle in started { handle.stop() }
+            close(listenFD)
             throw error
         }
+        let acceptor = LaneAcceptor(listenFD: listenFD, daemons: started.map(\.context))
+        let acceptorGuests = (0..<count).map { _ in lanes.guest(fd: listenFD) { acceptor.acceptWaiting() } }
         daemons.withLock { $0 = started }
-        port = Int(agw_daemon_port(started[0].pointer))
+        port = Int(agw_socket_port(listenFD))
         for handle in started { if let guest = handle.context.guest { lanes.host(guest) } }
+        listener.withLock { $0 = Listener(fd: listenFD, guests: acceptorGuests) }
+        for guest in acceptorGuests { lanes.host(guest) }
         startDisconnectWatcher()
     }
 
-    private func startDaemon(flags: UInt32, threadPool: Int, connectionLimit: Int, listenFD: Int32?) throws
-        -> DaemonHandle
-    {
+    private func startDaemon(
+        flags: UInt32, threadPool: Int, connectionLimit: Int, listenFD: Int32?, fedByAcceptor: Bool = false
+    ) throws -> DaemonHandle {
         var config = agw_daemon_config()
         config.flags = flags | UInt32(MHD_ALLOW_SUSPEND_RESUME.rawValue)
         config.port = UInt16(options.port)
@@ -163,6 +184,11 @@ public final class HTTPServer: Sendable {
         }
         let me = Unmanaged.passUnretained(self).toOpaque()
         let context = DaemonContext(server: self)
+        if fedByAcceptor {
+            config.no_listen = 1
+            config.notify_connection = HTTPServer.connectionNotification
+            config.notify_connection_cls = Unmanaged.passUnretained(context).toOpaque()
+        }
         let tlsKey = options.tlsKeyPEM.map { strdup($0) } ?? nil
         let tlsCert = options.tlsCertificatePEM.map { strdup($0) } ?? nil
         let address = strdup(options.address)
@@ -230,17 +256,39 @@ public final class HTTPServer: Sendable {
     /// A lane must have let go of a daemon before it stops: MHD_run and MHD_stop_daemon on two
     /// threads at once is undefined.
     private func stopDaemons() {
+        // The acceptor first, so no client is queued for a daemon that is stopping.
+        if let listener = listener.withLock({ l -> Listener? in
+            defer { l = nil }
+            return l
+        }) {
+            for guest in listener.guests { lanes?.unhost(guest) }
+            close(listener.fd)
+        }
         let handles = daemons.withLock { d -> [DaemonHandle] in
             defer { d = [] }
             return d
         }
         for handle in handles {
             if let guest = handle.context.guest { lanes?.unhost(guest) }
+            handle.context.closeWaitingClients()
             handle.stop()
         }
     }
 
     // MARK: - libmicrohttpd callbacks
+
+    /// Connections opened and closed, per daemon fed by the acceptor (its balance).
+    private static let connectionNotification: agw_notify_connection_cb = { cls, _, _, code in
+        guard let cls else { return }
+        let context = Unmanaged<DaemonContext>.fromOpaque(cls).takeUnretainedValue()
+        // MHD_CONNECTION_NOTIFY_STARTED (0) and MHD_CONNECTION_NOTIFY_CLOSED (1), by value: the
+        // importer gives this enum no case names.
+        switch code.rawValue {
+        case 0: context.openConnections.add(1, ordering: .relaxed)
+        case 1: context.openConnections.subtract(1, ordering: .relaxed)
+        default: break
+        }
+    }
 
     /// Called with the raw request target (before MHD decodes it): creates the per-request state.
     private static let uriLogCallback: agw_uri_log_cb = { cls, uri, connection in
@@ -482,14 +530,59 @@ struct DaemonHandle: @unchecked Sendable {
     }
 }
 
-/// What one daemon's URI-log callback needs: the server, and the lane guest (in external mode)
-/// that each of its requests keeps so its answer can wake the lane.
-/// Invariant: `guest` is set before the daemon is first run and never changes after; the
-/// context lives (in `DaemonHandle`) until the daemon has stopped, and the server outlives both.
-final class DaemonContext {
+/// What one daemon's callbacks need: the server, the lane guest (in external mode) that each of
+/// its requests keeps so its answer can wake the lane, and, when the `LaneAcceptor` feeds it, the
+/// clients accepted for it and how many connections it has.
+///
+/// Invariant behind `@unchecked Sendable`: `guest` is set before the daemon is first run and
+/// never changes after (the acceptor reads it only once the daemons are hosted); the counters are
+/// atomics and the waiting clients are behind a lock; clients are added to the daemon only on
+/// the lane that runs it. The context lives (in `DaemonHandle`) until the daemon has stopped, and
+/// the server outlives both.
+final class DaemonContext: @unchecked Sendable {
     unowned let server: HTTPServer
     var guest: LaneGuest?
+    /// Connections the daemon has open (its connection notifications).
+    let openConnections = Atomic<Int>(0)
+    /// Clients accepted for the daemon that its lane has not added yet.
+    private let waiting = Mutex<[AcceptedClient]>([])
+    private let waitingCount = Atomic<Int>(0)
+
     init(server: HTTPServer) { self.server = server }
+
+    /// What the acceptor balances: open connections and those on their way.
+    var load: Int { openConnections.load(ordering: .relaxed) + waitingCount.load(ordering: .relaxed) }
+
+    /// Queues a client for the daemon and wakes its lane.
+    func enqueue(_ client: AcceptedClient) {
+        waiting.withLock { $0.append(client) }
+        waitingCount.add(1, ordering: .relaxed)
+        guest?.wake()
+    }
+
+    /// On the daemon's own lane, before it runs: hands it the clients accepted for it (MHD closes
+    /// one it refuses, e.g. over its connection limit).
+    func addWaitingClients(to daemon: DaemonPointer) {
+        guard waitingCount.load(ordering: .relaxed) > 0 else { return }
+        let clients = waiting.withLock { list in
+            defer { list = [] }
+            return list
+        }
+        for var client in clients {
+            _ = agw_add_connection(daemon.pointer, client.fd, &client.address, client.length)
+        }
+        waitingCount.subtract(clients.count, ordering: .relaxed)
+    }
+
+    /// After the daemon's lane let go of it: closes clients that were never added.
+    func closeWaitingClients() {
+        let clients = waiting.withLock { list in
+            defer { list = [] }
+            return list
+        }
+        for client in clients { close(client.fd) }
+        waitingCount.subtract(clients.count, ordering: .relaxed)
+    }
 }
 
 /// An external-mode daemon, for the lane that runs it. Invariant: only the one lane that hosts

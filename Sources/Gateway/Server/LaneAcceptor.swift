@@ -1,0 +1,79 @@
+import CMicroHTTPD
+import Foundation
+import Synchronization
+import Upstream
+
+/// Accepts clients on the listener's socket and gives each to the lane daemon with the fewest
+/// connections.
+///
+/// Why not let the daemons accept: libmicrohttpd takes up to ten new connections per wakeup, on
+/// whichever daemon's lane runs first, so a burst of clients (a pool opening its connections)
+/// could leave one lane with most of them. Seen in the forwarding benchmark: one lane with 64% of
+/// the gateway's CPU, the other 36%, and the busy lane's clients waiting longer. nginx's workers
+/// balance because the kernel wakes one idle worker per connection; here the choice is explicit.
+///
+/// `MHD_add_connection` must run on the thread that runs the daemon, so the acceptor (a guest on
+/// every lane, polling the one listening socket) only queues the client on its daemon's context
+/// and wakes that daemon's lane, which adds it before its next `MHD_run`.
+final class LaneAcceptor: Sendable {
+    private let listenFD: Int32
+    private let daemons: [DaemonContext]
+    /// Where the search for the least loaded daemon starts: ties go round the daemons.
+    private let turn = Atomic<Int>(0)
+
+    /// Clients accepted per turn before the lane gets on with its other work.
+    static let batch = 16
+
+    init(listenFD: Int32, daemons: [DaemonContext]) {
+        precondition(!daemons.isEmpty, "an acceptor needs a daemon")
+        self.listenFD = listenFD
+        self.daemons = daemons
+    }
+
+    /// One turn (a lane guest's `run`): accepts the clients waiting, at most `batch`. Returns how
+    /// soon (ms) to run again without the socket becoming readable: 0 when clients are left,
+    /// -1 when none are, a pause when the process is out of descriptors (the socket stays
+    /// readable, and accepting again at once would spin).
+    func acceptWaiting() -> Int {
+        for _ in 0..<Self.batch {
+            var address = sockaddr_storage()
+            var length = socklen_t(0)
+            let fd = agw_accept(listenFD, &address, &length)
+            guard fd >= 0 else {
+                switch errno {
+                case EAGAIN, EWOULDBLOCK: return -1
+                // The client left before it was accepted, or a signal: the next one.
+                case EINTR, ECONNABORTED, EPROTO: continue
+                // EMFILE, ENFILE, ENOBUFS, ENOMEM: clients wait in the backlog until a descriptor frees.
+                default: return 100
+                }
+            }
+            leastLoaded().enqueue(AcceptedClient(fd: fd, address: address, length: length))
+        }
+        return 0
+    }
+
+    /// The daemon with the fewest connections, open or waiting to be added.
+    func leastLoaded() -> DaemonContext {
+        let count = daemons.count
+        let start = turn.add(1, ordering: .relaxed).newValue & Int.max
+        var best = daemons[start % count]
+        var bestLoad = best.load
+        for step in 1..<max(1, count) {
+            let candidate = daemons[(start + step) % count]
+            let load = candidate.load
+            if load < bestLoad {
+                best = candidate
+                bestLoad = load
+            }
+        }
+        return best
+    }
+}
+
+/// A client accepted on the listening socket, not yet given to its daemon.
+struct AcceptedClient: Sendable {
+    let fd: Int32
+    var address: sockaddr_storage
+    let length: socklen_t
+}
