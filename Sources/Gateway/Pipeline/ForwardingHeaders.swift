@@ -18,14 +18,17 @@ public enum ForwardingHeaders {
         let nominated = connectionNominated(client)
         var out = HeaderList()
         out.fields.reserveCapacity(client.fields.count + 2)
-        for field in client {
-            // Compared in place, case-insensitively: lowercasing each name allocated a copy.
-            if isDropped(field.name) || HopByHop.contains(field.name)
-                || (!nominated.isEmpty && nominated.contains(field.name.asciiLowercased))
+        let fields = client.fields
+        for index in fields.indices {
+            // Compared in place, case-insensitively: lowercasing each name allocated a copy. By
+            // index, so a header that is dropped is never copied out.
+            let name = fields[index].name
+            if isDropped(name) || HopByHop.contains(name)
+                || (!nominated.isEmpty && nominated.contains(name.asciiLowercased))
             {
                 continue
             }
-            out.append(field.name, field.value)
+            out.append(name, fields[index].value)
         }
         out.append("X-API-Version", apiVersion)
         return out
@@ -45,11 +48,13 @@ public enum ForwardingHeaders {
         let nominated = connectionNominated(upstream)
         var out = HeaderList()
         out.fields.reserveCapacity(upstream.fields.count + 4)
-        for field in upstream {
+        let fields = upstream.fields
+        for index in fields.indices {
             // Case-insensitive compares, no lowercased copy: this runs for every response header.
-            if HopByHop.contains(field.name) || field.name.caseInsensitiveEquals("content-length") { continue }
-            if !nominated.isEmpty && nominated.contains(field.name.asciiLowercased) { continue }
-            out.append(field.name, field.value)
+            let name = fields[index].name
+            if HopByHop.contains(name) || name.caseInsensitiveEquals("content-length") { continue }
+            if !nominated.isEmpty && nominated.contains(name.asciiLowercased) { continue }
+            out.append(name, fields[index].value)
         }
         return out
     }
@@ -59,8 +64,11 @@ public enum ForwardingHeaders {
     /// `Connection: keep-alive` costs no set at all.
     static func connectionNominated(_ headers: HeaderList) -> Set<String> {
         var names: Set<String> = []
-        for field in headers where field.name.caseInsensitiveEquals("connection") {
-            for token in field.value.utf8.split(separator: UInt8(ascii: ",")) {
+        // By index: iterating the fields copied each one out (two retains per header, on every
+        // request and every answer) only to compare its name.
+        let fields = headers.fields
+        for index in fields.indices where fields[index].name.caseInsensitiveEquals("connection") {
+            for token in fields[index].value.utf8.split(separator: UInt8(ascii: ",")) {
                 let trimmed = token.drop { $0 == 32 || $0 == 9 }.reversed().drop { $0 == 32 || $0 == 9 }.reversed()
                 let name = String(decoding: trimmed, as: UTF8.self)
                 if name.isEmpty || HopByHop.contains(name) { continue }

@@ -453,15 +453,17 @@ public final class HTTPServer: Sendable {
         }
         guard let mhdResponse else { return .NO }
         defer { MHD_destroy_response(mhdResponse) }
-        for field in response.headers {
+        let fields = response.headers.fields
+        for index in fields.indices {
             // libmicrohttpd owns framing: it writes Content-Length and connection management itself.
-            if field.name.caseInsensitiveEquals("connection") && field.value == "close" {
+            let name = fields[index].name
+            if name.caseInsensitiveEquals("connection") && fields[index].value == "close" {
                 // The one hop-by-hop header a handler may set: MHD then closes after this response.
-                _ = Self.addHeader(mhdResponse, field.name, field.value)
+                _ = Self.addHeader(mhdResponse, name, fields[index].value)
                 continue
             }
-            if field.name.caseInsensitiveEquals("content-length") || HopByHop.contains(field.name) { continue }
-            _ = Self.addHeader(mhdResponse, field.name, field.value)
+            if name.caseInsensitiveEquals("content-length") || HopByHop.contains(name) { continue }
+            _ = Self.addHeader(mhdResponse, name, fields[index].value)
         }
         return MHD_queue_response(connection, UInt32(response.status), mhdResponse)
     }
@@ -469,6 +471,14 @@ public final class HTTPServer: Sendable {
     /// Adds a header from the strings' own bytes: passing a Swift string as `const char *` made a
     /// terminated heap copy of every short (inline-stored) name and value.
     private static func addHeader(_ response: OpaquePointer, _ name: String, _ value: String) -> MHD_Result {
+        // Native strings lend their bytes in place; copying them into `var`s for `withUTF8`
+        // retained both for every header of every answer.
+        let direct = name.utf8.withContiguousStorageIfAvailable { n in
+            value.utf8.withContiguousStorageIfAvailable { v in
+                agw_add_response_header_n(response, cChars(n), n.count, cChars(v), v.count)
+            }
+        }
+        if let direct, let result = direct { return result }
         var name = name
         var value = value
         return name.withUTF8 { n in
