@@ -26,8 +26,6 @@ struct agw_daemon_config {
     size_t connection_memory_limit;
     const char *tls_key_pem;       // NULL: plain HTTP
     const char *tls_cert_pem;
-    int has_listen_fd;             // 1: serve on listen_fd (already bound) instead of binding
-    int listen_fd;
     int no_listen;                 // 1: no listening socket; connections come from MHD_add_connection
     agw_notify_connection_cb notify_connection; // NULL: none
     void *notify_connection_cls;
@@ -61,8 +59,6 @@ static inline struct MHD_Daemon *agw_start_daemon(const struct agw_daemon_config
     int n = 0;
     if (c->no_listen) {
         flags |= MHD_USE_NO_LISTEN_SOCKET;
-    } else if (c->has_listen_fd) {
-        ops[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, (intptr_t)c->listen_fd, NULL};
     } else {
         ops[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, (void *)addr};
     }
@@ -166,11 +162,6 @@ static inline uint16_t agw_daemon_port(struct MHD_Daemon *d) {
 static inline int agw_daemon_epoll_fd(struct MHD_Daemon *d) {
     const union MHD_DaemonInfo *i = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
     return i ? i->epoll_fd : -1;
-}
-
-static inline int agw_daemon_listen_fd(struct MHD_Daemon *d) {
-    const union MHD_DaemonInfo *i = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
-    return i ? i->listen_fd : -1;
 }
 
 /// Runs an external-mode daemon once and returns how soon (ms) it wants to run again without

@@ -121,7 +121,7 @@ public final class HTTPServer: Sendable {
         guard let lanes else {
             let handle = try startDaemon(
                 flags: MHD_USE_EPOLL_INTERNAL_THREAD.rawValue, threadPool: options.threads,
-                connectionLimit: options.connectionLimit, listenFD: nil)
+                connectionLimit: options.connectionLimit)
             daemons.withLock { $0 = [handle] }
             port = Int(agw_daemon_port(handle.pointer))
             startDisconnectWatcher()
@@ -142,8 +142,7 @@ public final class HTTPServer: Sendable {
                 // The connection limit split so the daemons together never accept more.
                 let limit = options.connectionLimit / count + (index < options.connectionLimit % count ? 1 : 0)
                 let handle = try startDaemon(
-                    flags: MHD_USE_EPOLL.rawValue, threadPool: 0, connectionLimit: max(1, limit), listenFD: nil,
-                    fedByAcceptor: true)
+                    flags: MHD_USE_EPOLL.rawValue, threadPool: 0, connectionLimit: max(1, limit), fedByAcceptor: true)
                 let pointer = DaemonPointer(pointer: handle.pointer)
                 let context = handle.context
                 // Set before the lane first runs the daemon, so every request sees it.
@@ -169,7 +168,7 @@ public final class HTTPServer: Sendable {
     }
 
     private func startDaemon(
-        flags: UInt32, threadPool: Int, connectionLimit: Int, listenFD: Int32?, fedByAcceptor: Bool = false
+        flags: UInt32, threadPool: Int, connectionLimit: Int, fedByAcceptor: Bool = false
     ) throws -> DaemonHandle {
         var config = agw_daemon_config()
         config.flags = flags | UInt32(MHD_ALLOW_SUSPEND_RESUME.rawValue)
@@ -178,10 +177,6 @@ public final class HTTPServer: Sendable {
         config.thread_pool_size = UInt32(threadPool)
         config.connection_timeout = UInt32(options.idleTimeoutSeconds)
         config.connection_memory_limit = options.connectionMemoryLimit
-        if let listenFD {
-            config.has_listen_fd = 1
-            config.listen_fd = listenFD
-        }
         let me = Unmanaged.passUnretained(self).toOpaque()
         let context = DaemonContext(server: self)
         if fedByAcceptor {
@@ -204,7 +199,6 @@ public final class HTTPServer: Sendable {
         else {
             free(tlsKey)
             free(tlsCert)
-            if let listenFD { close(listenFD) }
             throw ServerStartError(
                 description:
                     "cannot listen on \(options.address):\(options.port) (address in use, invalid, or TLS material rejected)"
