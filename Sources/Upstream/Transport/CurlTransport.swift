@@ -192,9 +192,9 @@ final class Transfer: @unchecked Sendable {
         let me = Unmanaged.passUnretained(self).toOpaque()
         if !configured {
             _ = agw_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
-            _ = agw_easy_setopt_ptr(easy, CURLOPT_PROTOCOLS_STR, "http,https")
+            setString(easy, CURLOPT_PROTOCOLS_STR, "http,https")
             _ = agw_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeoutSeconds * 1000))
-            if let ca = options.caFile { _ = agw_easy_setopt_ptr(easy, CURLOPT_CAINFO, ca) }
+            if let ca = options.caFile { setString(easy, CURLOPT_CAINFO, ca) }
             _ = agw_easy_setopt_writefn(easy, CURLOPT_WRITEFUNCTION, Transfer.writeCallback)
             _ = agw_easy_setopt_writefn(easy, CURLOPT_HEADERFUNCTION, Transfer.headerCallback)
         }
@@ -213,7 +213,7 @@ final class Transfer: @unchecked Sendable {
             _ = agw_easy_setopt_long(easy, CURLOPT_POST, 1)
             setBody(easy)
         default:
-            _ = agw_easy_setopt_ptr(easy, CURLOPT_CUSTOMREQUEST, request.method)
+            setString(easy, CURLOPT_CUSTOMREQUEST, request.method)
             if !request.body.isEmpty { setBody(easy) }
         }
         // All header lines in one buffer, NUL-separated, turned into a list with one allocation.
