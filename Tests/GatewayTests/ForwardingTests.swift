@@ -40,6 +40,21 @@ import Upstream
         #expect(seen.headers["host"] == "127.0.0.1:\(upstream.port)")
     }
 
+    /// Astro's answer loses its hop-by-hop headers on the way to the client, including any its
+    /// own `Connection` header names (RFC 9110 §7.6.1); its other headers pass.
+    @Test func headersTheUpstreamNamesInConnectionStayHere() throws {
+        let upstream = try MisbehavingUpstream(.connectionNominated)
+        defer { upstream.stop() }
+        let gateway = try TestGateway.start(upstream: upstream.baseURL)
+        defer { gateway.stop() }
+        let response = try rawRequest(
+            port: gateway.port, target: "/v1/organizations/clorg1/deployments", headers: [gateway.auth])
+        #expect(response.status == 200 && response.text == "{}")
+        #expect(response.header("x-kept") == "1")
+        #expect(response.header("x-internal-hop") == nil)
+        #expect(response.header("keep-alive") == nil)
+    }
+
     @Test func passesAOneMebibytePostBodyByteForByte() throws {
         let upstream = try RecordingUpstream()
         defer { upstream.stop() }

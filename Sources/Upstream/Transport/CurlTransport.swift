@@ -299,7 +299,8 @@ final class Transfer: @unchecked Sendable {
             while end > start && isSpace(bytes[end - 1]) { end -= 1 }
             let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<colon]), as: UTF8.self)
             let value = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
-            guard !HopByHop.contains(name) else { return }
+            // Hop-by-hop headers are kept here: `Connection` may name more of them, and only with
+            // all of Astro's headers in hand can `ForwardingHeaders.clientResponse` drop them all.
             // Room for the whole body at once (capped): a large answer would otherwise be copied
             // at every doubling of the buffer as it arrives.
             if name.caseInsensitiveEquals("content-length"), let length = Int(value), length > 0,

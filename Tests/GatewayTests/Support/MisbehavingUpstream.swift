@@ -24,6 +24,9 @@ enum UpstreamFault: Sendable, Equatable {
     case tooManyRequests(retryAfter: String?)
     /// The first `count` requests the fault applies to get an Astro 503, the following ones 200.
     case unavailable(count: Int)
+    /// A 200 whose `Connection` header names an end-to-end-looking header as hop-by-hop
+    /// (`X-Internal-Hop`, which must not reach the client) beside one that must (`X-Kept`).
+    case connectionNominated
 }
 
 /// One request as the misbehaving upstream read it.
@@ -192,6 +195,12 @@ final class MisbehavingUpstream: @unchecked Sendable {
             var head = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
             if let retryAfter { head += "Retry-After: \(retryAfter)\r\n" }
             send(fd, head + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body)
+        case .connectionNominated:
+            send(
+                fd,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close, X-Internal-Hop\r\n"
+                    + "X-Internal-Hop: for-the-proxy-only\r\nX-Kept: 1\r\nKeep-Alive: timeout=5\r\n"
+                    + "Content-Length: 2\r\n\r\n{}")
         case .unavailable:
             let body = Self.astroError(503, "service unavailable")
             send(fd, Self.head(503, length: body.utf8.count) + body)
