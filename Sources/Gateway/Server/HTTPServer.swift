@@ -76,7 +76,11 @@ public final class HTTPServer: Sendable {
     struct Listener {
         let fd: Int32
         let guests: [LaneGuest]
+        let acceptor: LaneAcceptor
     }
+
+    /// With lanes: how many turns the acceptor has taken (for tests).
+    var acceptorTurns: Int { listener.withLock { $0?.acceptor.turns.load(ordering: .relaxed) ?? 0 } }
     private let counters = Mutex(Counters())
     /// Requests that are suspended right now, for the client-disconnect watcher.
     private let suspended = Mutex<[ObjectIdentifier: RequestState]>([:])
@@ -158,11 +162,14 @@ public final class HTTPServer: Sendable {
             throw error
         }
         let acceptor = LaneAcceptor(listenFD: listenFD, daemons: started.map(\.context))
-        let acceptorGuests = (0..<count).map { _ in lanes.guest(fd: listenFD) { acceptor.acceptWaiting() } }
+        let acceptorGuests = (0..<count).map { index in
+            lanes.guest(fd: listenFD) { acceptor.acceptWaiting(guest: index) }
+        }
+        acceptor.adopt(acceptorGuests)
         daemons.withLock { $0 = started }
         port = Int(agw_socket_port(listenFD))
         for handle in started { if let guest = handle.context.guest { lanes.host(guest) } }
-        listener.withLock { $0 = Listener(fd: listenFD, guests: acceptorGuests) }
+        listener.withLock { $0 = Listener(fd: listenFD, guests: acceptorGuests, acceptor: acceptor) }
         for guest in acceptorGuests { lanes.host(guest) }
         startDisconnectWatcher()
     }

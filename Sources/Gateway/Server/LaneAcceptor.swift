@@ -20,9 +20,16 @@ final class LaneAcceptor: Sendable {
     private let daemons: [DaemonContext]
     /// Where the search for the least loaded daemon starts: ties go round the daemons.
     private let turn = Atomic<Int>(0)
+    /// The acceptor's guest on each lane (set once, before they are hosted), so a turn that
+    /// cannot accept can let its lane stop polling the socket for a while.
+    private let guests = Mutex<[LaneGuest]>([])
+    /// Turns taken, for tests: a lane must not spin on a socket it cannot accept from.
+    let turns = Atomic<Int>(0)
 
     /// Clients accepted per turn before the lane gets on with its other work.
     static let batch = 16
+    /// How long the socket is left alone when no descriptor is free.
+    static let restMs = 100
 
     init(listenFD: Int32, daemons: [DaemonContext]) {
         precondition(!daemons.isEmpty, "an acceptor needs a daemon")
@@ -30,11 +37,16 @@ final class LaneAcceptor: Sendable {
         self.daemons = daemons
     }
 
-    /// One turn (a lane guest's `run`): accepts the clients waiting, at most `batch`. Returns how
-    /// soon (ms) to run again without the socket becoming readable: 0 when clients are left,
-    /// -1 when none are, a pause when the process is out of descriptors (the socket stays
-    /// readable, and accepting again at once would spin).
-    func acceptWaiting() -> Int {
+    /// Guests made with `acceptWaiting(guest:)` as their `run`, in the same order.
+    func adopt(_ guests: [LaneGuest]) { self.guests.withLock { $0 = guests } }
+
+    /// One turn of the acceptor's `guest`-th guest (its lane's `run`): accepts the clients
+    /// waiting, at most `batch`. Returns how soon (ms) to run again without the socket becoming
+    /// readable: 0 when clients are left, -1 when none are. Out of descriptors (EMFILE and the
+    /// like), the clients are left in the backlog and the lane stops polling the socket for
+    /// `restMs` (it stays readable: polled, it would spin the lane), as libmicrohttpd does.
+    func acceptWaiting(guest: Int) -> Int {
+        turns.add(1, ordering: .relaxed)
         for _ in 0..<Self.batch {
             var address = sockaddr_storage()
             var length = socklen_t(0)
@@ -45,7 +57,9 @@ final class LaneAcceptor: Sendable {
                 // The client left before it was accepted, or a signal: the next one.
                 case EINTR, ECONNABORTED, EPROTO: continue
                 // EMFILE, ENFILE, ENOBUFS, ENOMEM: clients wait in the backlog until a descriptor frees.
-                default: return 100
+                default:
+                    guests.withLock { $0.indices.contains(guest) ? $0[guest] : nil }?.rest()
+                    return Self.restMs
                 }
             }
             leastLoaded().enqueue(AcceptedClient(fd: fd, address: address, length: length))

@@ -14,6 +14,8 @@ public final class LaneGuest: Sendable {
     let lane: TransportLane
     /// Set by `wake()`, cleared by the lane just before it runs the guest.
     let wanted = Atomic<Bool>(false)
+    /// Set by `rest()`: `fd` is left out of the lane's poll until the guest runs again.
+    let resting = Atomic<Bool>(false)
 
     init(fd: Int32, lane: TransportLane, run: @escaping @Sendable () -> Int) {
         self.fd = fd
@@ -28,6 +30,11 @@ public final class LaneGuest: Sendable {
         if wanted.exchange(true, ordering: .acquiringAndReleasing) { return }
         if !lane.isCurrentThread { lane.wakeUp() }
     }
+
+    /// From `run`, on the lane: do not poll `fd` until the delay `run` returns has passed (or
+    /// `wake()`). For a descriptor that stays readable while the guest cannot act on it, such as
+    /// a listening socket while the process is out of descriptors: polled, it would spin the lane.
+    public func rest() { resting.store(true, ordering: .relaxed) }
 }
 
 /// One libcurl multi handle and the thread that drives it (with the guests hosted on it).
@@ -248,6 +255,7 @@ final class TransportLane: @unchecked Sendable {
                 let now = MonotonicClock.now()
                 for index in guests.indices {
                     waits[index].revents = 0
+                    waits[index].events = guests[index].resting.load(ordering: .relaxed) ? 0 : Int16(CURL_WAIT_POLLIN)
                     if guests[index].wanted.load(ordering: .acquiring) { timeout = 0 }
                     timeout = min(timeout, Int32(max(0, min(1000, (due[index] - now) * 1000))))
                 }
@@ -262,6 +270,7 @@ final class TransportLane: @unchecked Sendable {
                 let guest = guests[index]
                 let woken = guest.wanted.exchange(false, ordering: .acquiringAndReleasing)
                 guard woken || waits[index].revents != 0 || now >= due[index] else { continue }
+                guest.resting.store(false, ordering: .relaxed)
                 let next = guest.run()
                 ran = true
                 due[index] = next < 0 ? now + 3600 : MonotonicClock.now() + Double(next) / 1000
