@@ -110,14 +110,26 @@ public final class HTTPServer: Sendable {
     }
     private let boundPort = Atomic<Int>(0)
 
-    public init(
+    /// How the lanes' acceptor takes a client off the socket (`accept4`; tests put in failures).
+    private let accept: LaneAcceptor.Accept
+
+    public convenience init(
         options: ServerOptions, handler: any HTTPHandler, onAbandoned: (@Sendable (AbandonedRequest) -> Void)? = nil,
         lanes: (any LaneHost)? = nil
+    ) {
+        self.init(
+            options: options, handler: handler, onAbandoned: onAbandoned, lanes: lanes, accept: LaneAcceptor.system)
+    }
+
+    init(
+        options: ServerOptions, handler: any HTTPHandler, onAbandoned: (@Sendable (AbandonedRequest) -> Void)?,
+        lanes: (any LaneHost)?, accept: @escaping LaneAcceptor.Accept
     ) {
         self.options = options
         self.handler = handler
         self.onAbandoned = onAbandoned
         self.lanes = lanes
+        self.accept = accept
     }
 
     /// Binds and starts serving. Throws when the address is invalid or in use.
@@ -161,7 +173,7 @@ public final class HTTPServer: Sendable {
             close(listenFD)
             throw error
         }
-        let acceptor = LaneAcceptor(listenFD: listenFD, daemons: started.map(\.context))
+        let acceptor = LaneAcceptor(listenFD: listenFD, daemons: started.map(\.context), accept: accept)
         let acceptorGuests = (0..<count).map { index in
             lanes.guest(fd: listenFD) { acceptor.acceptWaiting(guest: index) }
         }

@@ -31,10 +31,25 @@ final class LaneAcceptor: Sendable {
     /// How long the socket is left alone when no descriptor is free.
     static let restMs = 100
 
-    init(listenFD: Int32, daemons: [DaemonContext]) {
+    /// Takes one client off the listening socket: its descriptor (or -1) and the error (or 0).
+    typealias Accept =
+        @Sendable (_ listenFD: Int32, _ address: inout sockaddr_storage, _ length: inout socklen_t) -> (
+            fd: Int32, error: Int32
+        )
+
+    /// `accept4`, non-blocking and close-on-exec.
+    static let system: Accept = { listenFD, address, length in
+        let fd = agw_accept(listenFD, &address, &length)
+        return (fd, fd < 0 ? errno : 0)
+    }
+
+    private let accept: Accept
+
+    init(listenFD: Int32, daemons: [DaemonContext], accept: @escaping Accept = LaneAcceptor.system) {
         precondition(!daemons.isEmpty, "an acceptor needs a daemon")
         self.listenFD = listenFD
         self.daemons = daemons
+        self.accept = accept
     }
 
     /// Guests made with `acceptWaiting(guest:)` as their `run`, in the same order.
@@ -50,9 +65,9 @@ final class LaneAcceptor: Sendable {
         for _ in 0..<Self.batch {
             var address = sockaddr_storage()
             var length = socklen_t(0)
-            let fd = agw_accept(listenFD, &address, &length)
+            let (fd, error) = accept(listenFD, &address, &length)
             guard fd >= 0 else {
-                switch errno {
+                switch error {
                 case EAGAIN, EWOULDBLOCK: return -1
                 // The client left before it was accepted, or a signal: the next one.
                 case EINTR, ECONNABORTED, EPROTO: continue
