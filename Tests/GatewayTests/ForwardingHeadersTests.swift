@@ -1,6 +1,7 @@
-import Gateway
 import Testing
 import Upstream
+
+@testable import Gateway
 
 /// Which headers cross the gateway (DESIGN.md): the pure rules, case by case. The end-to-end
 /// proof (what a recording upstream received) is in ForwardingTests.
@@ -38,5 +39,22 @@ import Upstream
             names(ForwardingHeaders.clientResponse(from: upstream)) == ["Content-Type", "X-Request-Id", "Date"])
         let nominated = HeaderList([("Connection", "X-Internal"), ("x-internal", "a"), ("Vary", "Accept")])
         #expect(names(ForwardingHeaders.clientResponse(from: nominated)) == ["Vary"])
+    }
+
+    /// `Connection` lists split on commas, with spaces and tabs around names, empty members, a
+    /// trailing comma, several `Connection` fields, and names in any case.
+    @Test func connectionListsAreReadMemberByMember() {
+        let cases: [([String], Set<String>)] = [
+            (["\tX-A\t,,  x-b  ,"], ["x-a", "x-b"]),
+            (["X-C"], ["x-c"]),
+            (["close", "X-D, keep-alive"], ["close", "x-d"]),  // a header named Close is dropped too
+            ([" , ,"], []),
+            (["UPGRADE,X-E ,te"], ["x-e"]),
+            ([""], []),
+        ]
+        for (values, expected) in cases {
+            let headers = HeaderList(values.map { ("Connection", $0) } + [("X-Other", "1")])
+            #expect(ForwardingHeaders.connectionNominated(headers) == expected, "\(values)")
+        }
     }
 }

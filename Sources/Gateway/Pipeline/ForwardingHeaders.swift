@@ -68,11 +68,23 @@ public enum ForwardingHeaders {
         // request and every answer) only to compare its name.
         let fields = headers.fields
         for index in fields.indices where fields[index].name.caseInsensitiveEquals("connection") {
-            for token in fields[index].value.utf8.split(separator: UInt8(ascii: ",")) {
-                let trimmed = token.drop { $0 == 32 || $0 == 9 }.reversed().drop { $0 == 32 || $0 == 9 }.reversed()
-                let name = String(decoding: trimmed, as: UTF8.self)
-                if name.isEmpty || HopByHop.contains(name) { continue }
-                names.insert(name.asciiLowercased)
+            // Tokens found by index, without splitting into an array: nearly every message says
+            // only `keep-alive` or `close`, which are hop-by-hop anyway and cost nothing here.
+            let value = fields[index].value.utf8
+            var start = value.startIndex
+            while start < value.endIndex {
+                let end = value[start...].firstIndex(of: UInt8(ascii: ",")) ?? value.endIndex
+                var first = start
+                var last = end
+                while first < last && (value[first] == 32 || value[first] == 9) { first = value.index(after: first) }
+                while last > first {
+                    let before = value.index(before: last)
+                    guard value[before] == 32 || value[before] == 9 else { break }
+                    last = before
+                }
+                let name = String(decoding: value[first..<last], as: UTF8.self)
+                if !name.isEmpty && !HopByHop.contains(name) { names.insert(name.asciiLowercased) }
+                start = end < value.endIndex ? value.index(after: end) : end
             }
         }
         return names
