@@ -23,6 +23,16 @@ struct ServeCommand: AsyncParsableCommand {
         let config = try global.load()
         GatewayLogging.bootstrap(level: config.logLevel)
         let logger = Logger(label: "astro-gateway")
+        let descriptors = DescriptorLimit.raise()
+        let needed = DescriptorLimit.needed(
+            connectionLimit: config.listen.connectionLimit, upstreamConnections: config.upstream.maxConnectionsPerHost)
+        if descriptors.after < needed {
+            logger.warning(
+                "open-file limit (RLIMIT_NOFILE) is \(descriptors.after), below the \(needed) descriptors listen.connectionLimit and upstream.maxConnectionsPerHost may need: raise it (systemd: LimitNOFILE=) or lower listen.connectionLimit"
+            )
+        } else if descriptors.after > descriptors.before {
+            logger.info("open-file limit raised from \(descriptors.before) to \(descriptors.after)")
+        }
         let instance: GatewayInstance
         do {
             instance = try GatewayInstance(config: config, logger: logger)
