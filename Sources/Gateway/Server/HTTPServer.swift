@@ -587,10 +587,7 @@ final class DaemonContext: @unchecked Sendable {
     /// one it refuses, e.g. over its connection limit).
     func addWaitingClients(to daemon: DaemonPointer) {
         guard waitingCount.load(ordering: .relaxed) > 0 else { return }
-        let clients = waiting.withLock { list in
-            defer { list = [] }
-            return list
-        }
+        let clients = takeWaiting()
         for var client in clients {
             _ = agw_add_connection(daemon.pointer, client.fd, &client.address, client.length)
         }
@@ -599,12 +596,16 @@ final class DaemonContext: @unchecked Sendable {
 
     /// After the daemon's lane let go of it: closes clients that were never added.
     func closeWaitingClients() {
-        let clients = waiting.withLock { list in
+        let clients = takeWaiting()
+        for client in clients { close(client.fd) }
+        waitingCount.subtract(clients.count, ordering: .relaxed)
+    }
+
+    private func takeWaiting() -> [AcceptedClient] {
+        waiting.withLock { list in
             defer { list = [] }
             return list
         }
-        for client in clients { close(client.fd) }
-        waitingCount.subtract(clients.count, ordering: .relaxed)
     }
 }
 
