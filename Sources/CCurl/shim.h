@@ -37,3 +37,70 @@ static inline struct curl_slist *agw_slist_from_block(const char *block, size_t 
     }
     return list;
 }
+
+// Sockets for the plain-HTTP client (Upstream/Transport/Plain), which lives in the module that
+// imports this header: connect to an IP literal without blocking, read a connect's outcome, and
+// send without SIGPIPE.
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/// Starts a non-blocking TCP connection to `ip` (an IPv4 or IPv6 literal). Returns the socket,
+/// with *pending set when the connect is still in progress (wait for POLLOUT, then read
+/// agw_socket_error), or -1 with errno set. Nagle is off: requests go out in one send.
+static inline int agw_tcp_connect(const char *ip, int port, int *pending) {
+    struct sockaddr_in a4;
+    struct sockaddr_in6 a6;
+    memset(&a4, 0, sizeof a4);
+    memset(&a6, 0, sizeof a6);
+    const struct sockaddr *addr;
+    socklen_t len;
+    int family;
+    if (inet_pton(AF_INET, ip, &a4.sin_addr) == 1) {
+        a4.sin_family = AF_INET;
+        a4.sin_port = htons((uint16_t)port);
+        addr = (const struct sockaddr *)&a4;
+        len = sizeof a4;
+        family = AF_INET;
+    } else if (inet_pton(AF_INET6, ip, &a6.sin6_addr) == 1) {
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons((uint16_t)port);
+        addr = (const struct sockaddr *)&a6;
+        len = sizeof a6;
+        family = AF_INET6;
+    } else {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int on = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    *pending = 0;
+    if (connect(fd, addr, len) != 0) {
+        if (errno != EINPROGRESS) {
+            int saved = errno;
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+        *pending = 1;
+    }
+    return fd;
+}
+
+/// The outcome of a non-blocking connect (0, or the errno it failed with).
+static inline int agw_socket_error(int fd) {
+    int error = 0;
+    socklen_t len = sizeof error;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) return errno;
+    return error;
+}
+
+/// send(2) that reports a closed peer as EPIPE instead of raising SIGPIPE.
+static inline ssize_t agw_send(int fd, const void *buffer, size_t length) {
+    return send(fd, buffer, length, MSG_NOSIGNAL);
+}

@@ -13,16 +13,20 @@ public struct TransportOptions: Sendable {
     public var caFile: String?
     /// HTTP proxies (by default those of the environment, as libcurl would read them).
     public var proxy: ProxySettings
+    /// `http://` upstreams at an IP literal, not through a proxy, go through the lanes' own
+    /// `PlainHTTPClient` instead of libcurl (tests turn it off to exercise libcurl's path).
+    public var plainHTTPClient: Bool
 
     public init(
         connectTimeoutSeconds: Double = 5, maxConnectionsPerHost: Int = 8, maxResponseBytes: Int = 32 << 20,
-        caFile: String? = nil, proxy: ProxySettings = .fromEnvironment()
+        caFile: String? = nil, proxy: ProxySettings = .fromEnvironment(), plainHTTPClient: Bool = true
     ) {
         self.connectTimeoutSeconds = connectTimeoutSeconds
         self.maxConnectionsPerHost = maxConnectionsPerHost
         self.maxResponseBytes = maxResponseBytes
         self.caFile = caFile
         self.proxy = proxy
+        self.plainHTTPClient = plainHTTPClient
     }
 }
 
@@ -100,6 +104,9 @@ public final class CurlTransport: UpstreamSending {
         completion: @escaping @Sendable (Result<UpstreamResponse, TransportError>) -> Void
     ) {
         let transfer = Transfer(request: request, options: options, completion: completion)
+        if options.plainHTTPClient, options.proxy.http.isEmpty, PlainRequest.isSendable(method: request.method) {
+            transfer.plainTarget = PlainTarget(url: request.url)
+        }
         let lane = lanes.first(where: \.isCurrentThread) ?? lanes[nextLaneIndex()]
         lane.submit(transfer)
         cancellation.onCancel { lane.cancel(transfer) }
@@ -133,6 +140,8 @@ public final class CurlTransport: UpstreamSending {
 final class Transfer: @unchecked Sendable {
     let request: UpstreamRequest
     let options: TransportOptions
+    /// Set when the lane's `PlainHTTPClient` carries it (then it never has an easy handle).
+    var plainTarget: PlainTarget?
     var easy: UnsafeMutableRawPointer?
     var headerList: UnsafeMutablePointer<curl_slist>?
     var responseHeaders = HeaderList()

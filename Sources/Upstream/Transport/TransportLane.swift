@@ -51,6 +51,8 @@ final class TransportLane: @unchecked Sendable {
     /// multi handle on the next turn of the loop, without the inbox's lock or a wakeup.
     private var local: [Transfer] = []
     private let atEndOfRound: (@Sendable () -> Void)?
+    /// Plain `http://` exchanges (see `PlainHTTPClient`); used only by the lane's thread.
+    private let plain: PlainHTTPClient
 
     struct Inbox {
         var submitted: [Transfer] = []
@@ -63,6 +65,7 @@ final class TransportLane: @unchecked Sendable {
 
     init(options: TransportOptions, maxConnectionsPerHost: Int, name: String, atEndOfRound: (@Sendable () -> Void)?) {
         self.atEndOfRound = atEndOfRound
+        plain = PlainHTTPClient(options: options, maxConnectionsPerOrigin: maxConnectionsPerHost)
         multi = curl_multi_init()!
         _ = agw_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost)
         _ = agw_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(16, maxConnectionsPerHost * 4))
@@ -162,6 +165,10 @@ final class TransportLane: @unchecked Sendable {
             return transfer.makeEasyHandle(reusing: nil, configured: false)
         }
         func add(_ transfer: Transfer) {
+            if let target = transfer.plainTarget {
+                plain.start(transfer, target: target, now: MonotonicClock.now())
+                return
+            }
             guard let easy = handle(for: transfer) else {
                 transfer.finish(.failure(.badResponse("cannot create a transfer")))
                 return
@@ -206,7 +213,10 @@ final class TransportLane: @unchecked Sendable {
             for transfer in submitted { add(transfer) }
             for cancelledTransfer in cancelled {
                 guard let transfer = active.removeValue(forKey: ObjectIdentifier(cancelledTransfer)) else {
-                    // Already done (a cancel is always queued after its submit): nothing to stop.
+                    if plain.cancel(cancelledTransfer, now: MonotonicClock.now()) {
+                        cancelledTransfer.finish(.failure(.cancelled))
+                    }
+                    // Otherwise already done (a cancel is always queued after its submit).
                     continue
                 }
                 if let easy = transfer.easy { curl_multi_remove_handle(multi, easy) }
@@ -218,6 +228,7 @@ final class TransportLane: @unchecked Sendable {
                     if let easy = transfer.easy { curl_multi_remove_handle(multi, easy) }
                     transfer.finish(.failure(.cancelled))
                 }
+                plain.stopAll()
                 for transfer in local { transfer.finish(.failure(.cancelled)) }
                 local = []
                 for easy in spare + spareReads { curl_easy_cleanup(easy) }
@@ -231,9 +242,11 @@ final class TransportLane: @unchecked Sendable {
                 for (_, done) in waiting { done.signal() }
                 return
             }
-            curl_multi_perform(multi, &running)
+            // libcurl's part of the round, when it has transfers (a gateway in front of the
+            // simulator never gives it any).
             var queued: Int32 = 0
-            while let message = curl_multi_info_read(multi, &queued) {
+            if !active.isEmpty { curl_multi_perform(multi, &running) }
+            while !active.isEmpty, let message = curl_multi_info_read(multi, &queued) {
                 guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
                 let code = message.pointee.data.result
                 var privatePointer: UnsafeMutableRawPointer?
@@ -251,6 +264,10 @@ final class TransportLane: @unchecked Sendable {
             // Wait for a socket, a guest's descriptor or a wakeup; not at all when a completion
             // left new transfers behind, and no longer than the earliest guest is due.
             var timeout: Int32 = local.isEmpty ? 1000 : 0
+            let plainDue = plain.nextDeadline()
+            if plainDue < .infinity {
+                timeout = min(timeout, Int32(max(0, min(1000, (plainDue - MonotonicClock.now()) * 1000).rounded(.up))))
+            }
             if !guests.isEmpty {
                 let now = MonotonicClock.now()
                 for index in guests.indices {
@@ -260,9 +277,15 @@ final class TransportLane: @unchecked Sendable {
                     timeout = min(timeout, Int32(max(0, min(1000, (due[index] - now) * 1000))))
                 }
             }
+            // The plain client's sockets after the guests' descriptors, for this poll only.
+            plain.appendPollEntries(to: &waits)
             waits.withUnsafeMutableBufferPointer { buffer in
                 _ = curl_multi_poll(multi, buffer.baseAddress, UInt32(buffer.count), timeout, nil)
             }
+            // Its answers first: their completions resume connections, which the guests below
+            // then answer in this same round.
+            plain.drive(waits[guests.count...], now: MonotonicClock.now())
+            waits.removeSubrange(guests.count...)
             guard !guests.isEmpty else { continue }
             let now = MonotonicClock.now()
             var ran = false
