@@ -4,12 +4,17 @@ import Testing
 import Upstream
 
 /// End-to-end over real sockets: client → gateway → recording upstream.
+/// The tests of what crosses in each direction run with both clients that can carry a plain
+/// `http://` upstream: the lanes' own (`builtin`, the default) and libcurl (which carries Astro).
 @Suite(.serialized) struct ForwardingTests {
+    static let clients = ["builtin", "libcurl"]
 
-    @Test func swapsTokenPinsVersionAndStripsHopByHopAndCredentials() throws {
+    static func yaml(_ client: String) -> String { "  plainHTTPClient: \(client)\n" }
+
+    @Test(arguments: Self.clients) func swapsTokenPinsVersionAndStripsHopByHopAndCredentials(client: String) throws {
         let upstream = try RecordingUpstream()
         defer { upstream.stop() }
-        let gateway = try TestGateway.start(upstream: upstream.baseURL)
+        let gateway = try TestGateway.start(upstream: upstream.baseURL, upstreamYAML: Self.yaml(client))
         defer { gateway.stop() }
 
         let response = try rawRequest(
@@ -42,10 +47,10 @@ import Upstream
 
     /// Astro's answer loses its hop-by-hop headers on the way to the client, including any its
     /// own `Connection` header names (RFC 9110 §7.6.1); its other headers pass.
-    @Test func headersTheUpstreamNamesInConnectionStayHere() throws {
+    @Test(arguments: Self.clients) func headersTheUpstreamNamesInConnectionStayHere(client: String) throws {
         let upstream = try MisbehavingUpstream(.connectionNominated)
         defer { upstream.stop() }
-        let gateway = try TestGateway.start(upstream: upstream.baseURL)
+        let gateway = try TestGateway.start(upstream: upstream.baseURL, upstreamYAML: Self.yaml(client))
         defer { gateway.stop() }
         let response = try rawRequest(
             port: gateway.port, target: "/v1/organizations/clorg1/deployments", headers: [gateway.auth])
@@ -55,10 +60,10 @@ import Upstream
         #expect(response.header("keep-alive") == nil)
     }
 
-    @Test func passesAOneMebibytePostBodyByteForByte() throws {
+    @Test(arguments: Self.clients) func passesAOneMebibytePostBodyByteForByte(client: String) throws {
         let upstream = try RecordingUpstream()
         defer { upstream.stop() }
-        let gateway = try TestGateway.start(upstream: upstream.baseURL)
+        let gateway = try TestGateway.start(upstream: upstream.baseURL, upstreamYAML: Self.yaml(client))
         defer { gateway.stop() }
         var body = [UInt8](repeating: 0, count: 1 << 20)
         for i in body.indices { body[i] = UInt8(truncatingIfNeeded: i &* 31 &+ 7) }
@@ -93,7 +98,7 @@ import Upstream
         #expect(upstream.received.count == 1)
     }
 
-    @Test func returnsGzipBodiesAndUpstreamHeadersUntouched() throws {
+    @Test(arguments: Self.clients) func returnsGzipBodiesAndUpstreamHeadersUntouched(client: String) throws {
         let gz: [UInt8] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3, 0xff, 0x00, 0x80]
         let upstream = try RecordingUpstream { _ in
             ServerResponse(
@@ -104,7 +109,7 @@ import Upstream
                 body: gz)
         }
         defer { upstream.stop() }
-        let gateway = try TestGateway.start(upstream: upstream.baseURL)
+        let gateway = try TestGateway.start(upstream: upstream.baseURL, upstreamYAML: Self.yaml(client))
         defer { gateway.stop() }
         let response = try rawRequest(
             port: gateway.port, target: "/v1/organizations/clorg1/audit-logs?startDate=2026-01-01T00:00:00Z",
@@ -116,13 +121,13 @@ import Upstream
         #expect(upstream.received.first?.headers["accept-encoding"] == "gzip")
     }
 
-    @Test func upstreamStatusAndErrorBodyPassThrough() throws {
+    @Test(arguments: Self.clients) func upstreamStatusAndErrorBodyPassThrough(client: String) throws {
         let errorBody = Array(#"{"statusCode":404,"message":"deployment x not found","requestId":"abc-123"}"#.utf8)
         let upstream = try RecordingUpstream { _ in
             ServerResponse(status: 404, headers: HeaderList([("Content-Type", "application/json")]), body: errorBody)
         }
         defer { upstream.stop() }
-        let gateway = try TestGateway.start(upstream: upstream.baseURL)
+        let gateway = try TestGateway.start(upstream: upstream.baseURL, upstreamYAML: Self.yaml(client))
         defer { gateway.stop() }
         let response = try rawRequest(
             port: gateway.port, target: "/v1/organizations/clorg1/deployments/x", headers: [gateway.auth])
@@ -146,12 +151,13 @@ import Upstream
         #expect(upstream.received.isEmpty)
     }
 
-    @Test func unreachableUpstreamIs502AndHangingUpstreamIs504() throws {
+    @Test(arguments: Self.clients) func unreachableUpstreamIs502AndHangingUpstreamIs504(client: String) throws {
         // A port nobody listens on: bind, note it, close.
         let probe = try RecordingUpstream()
         let deadPort = probe.port
         probe.stop()
-        let gateway = try TestGateway.start(upstream: "http://127.0.0.1:\(deadPort)/v1")
+        let gateway = try TestGateway.start(
+            upstream: "http://127.0.0.1:\(deadPort)/v1", upstreamYAML: Self.yaml(client))
         defer { gateway.stop() }
         let refused = try rawRequest(port: gateway.port, target: "/v1/organizations", headers: [gateway.auth])
         #expect(refused.status == 502)
@@ -162,7 +168,7 @@ import Upstream
             return ServerResponse(status: 200)
         }
         defer { hanging.stop() }
-        let gateway2 = try TestGateway.start(upstream: hanging.baseURL, extraYAML: "")
+        let gateway2 = try TestGateway.start(upstream: hanging.baseURL, upstreamYAML: Self.yaml(client))
         defer { gateway2.stop() }
         let slow = try rawRequest(port: gateway2.port, target: "/v1/organizations", headers: [gateway2.auth])
         #expect(slow.status == 504)
@@ -178,29 +184,31 @@ import Upstream
         #expect(try rawRequest(port: gateway.port, target: "/_gateway/whoami", headers: [gateway.auth]).status == 200)
     }
 
-    @Test func oversizedUpstreamResponseIs502() throws {
+    @Test(arguments: Self.clients) func oversizedUpstreamResponseIs502(client: String) throws {
         let upstream = try RecordingUpstream { _ in
             ServerResponse(status: 200, body: [UInt8](repeating: 120, count: 5000))
         }
         defer { upstream.stop() }
-        let gateway = try TestGateway.start(upstream: upstream.baseURL, extraYAML: "")
+        let gateway = try TestGateway.start(upstream: upstream.baseURL, upstreamYAML: Self.yaml(client))
         defer { gateway.stop() }
         #expect(
             try rawRequest(port: gateway.port, target: "/v1/organizations", headers: [gateway.auth]).body.count == 5000)
-        let capped = try TestGateway.start(upstream: upstream.baseURL, upstreamYAML: "  maxResponseBytes: 2048\n")
+        let capped = try TestGateway.start(
+            upstream: upstream.baseURL, upstreamYAML: Self.yaml(client) + "  maxResponseBytes: 2048\n")
         defer { capped.stop() }
         let r = try rawRequest(port: capped.port, target: "/v1/organizations", headers: [capped.auth])
         #expect(r.status == 502)
         #expect(r.message.contains("larger than 2048 bytes"))
     }
 
-    @Test func upstreamConnectionsAreCappedPerHost() async throws {
+    @Test(arguments: Self.clients) func upstreamConnectionsAreCappedPerHost(client: String) async throws {
         let upstream = try RecordingUpstream { _ in
             try? await Task.sleep(for: .milliseconds(200))
             return ServerResponse(status: 200, body: Array("{}".utf8))
         }
         defer { upstream.stop() }
-        let gateway = try TestGateway.start(upstream: upstream.baseURL, upstreamYAML: "  maxConnectionsPerHost: 2\n")
+        let gateway = try TestGateway.start(
+            upstream: upstream.baseURL, upstreamYAML: Self.yaml(client) + "  maxConnectionsPerHost: 2\n")
         defer { gateway.stop() }
         let port = gateway.port
         let auth = gateway.auth

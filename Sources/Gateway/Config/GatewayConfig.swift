@@ -50,6 +50,9 @@ public struct GatewayConfig: Sendable {
         public var maxConnectionsPerHost: Int
         public var maxResponseBytes: Int
         public var caFile: String?
+        /// Which client carries `http://` upstreams at an IP literal: `builtin` (the transport
+        /// lanes' own `PlainHTTPClient`, the default) or `libcurl` (as `https://` always is).
+        public var plainHTTPClient: String
         public var headroom: Double
         /// Added to each 1-second rate window for clock and network jitter (default 0.01 s; widened per token class after an upstream 429).
         public var windowMarginSeconds: Double
@@ -176,8 +179,8 @@ public struct GatewayConfig: Sendable {
         let u = root["upstream"]
         try u.requireMapping(allowedKeys: [
             "baseURL", "simulate", "apiVersion", "timeoutSeconds", "connectTimeoutSeconds",
-            "maxConnectionsPerHost", "maxResponseBytes", "caFile", "headroom", "windowMarginSeconds", "pools",
-            "simulator",
+            "maxConnectionsPerHost", "maxResponseBytes", "caFile", "plainHTTPClient", "headroom", "windowMarginSeconds",
+            "pools", "simulator",
         ])
         let sim = u["simulator"]
         try sim.requireMapping(allowedKeys: ["latencySeconds", "errorRate", "enforceLimits"])
@@ -233,6 +236,7 @@ public struct GatewayConfig: Sendable {
             maxConnectionsPerHost: try u["maxConnectionsPerHost"].int(default: 8, range: 1...1024),
             maxResponseBytes: try u["maxResponseBytes"].int(default: 32 << 20, range: 1024...(1 << 31)),
             caFile: try u["caFile"].string().map { resolve($0, against: dir) },
+            plainHTTPClient: try u["plainHTTPClient"].oneOf(["builtin", "libcurl"], default: "builtin"),
             headroom: try u["headroom"].double(default: 1.0, range: 0.1...1.0),
             windowMarginSeconds: try u["windowMarginSeconds"].double(default: 0.01, range: 0...1),
             pools: pools,

@@ -75,7 +75,8 @@ public final class GatewayInstance: Sendable {
                 maxResponseBytes: config.upstream.maxResponseBytes,
                 caFile: config.upstream.caFile,
                 // The built-in simulator is on loopback: never through a proxy from the environment.
-                proxy: config.upstream.simulate ? .none : .fromEnvironment()),
+                proxy: config.upstream.simulate ? .none : .fromEnvironment(),
+                plainHTTPClient: config.upstream.plainHTTPClient == "builtin"),
             // One lane per listener thread: each runs one of the listener's daemons (below), and
             // writes the audit records of each round's answers with one `write`.
             lanes: config.listen.threads, atEndOfRound: { [audit] in audit.flushQueued() })
@@ -208,6 +209,7 @@ public final class GatewayInstance: Sendable {
             || next.upstream.simulate != current.config.upstream.simulate
             || next.upstream.caFile != current.config.upstream.caFile
             || next.upstream.maxConnectionsPerHost != current.config.upstream.maxConnectionsPerHost
+            || next.upstream.plainHTTPClient != current.config.upstream.plainHTTPClient
         {
             notes.append("upstream address and transport settings changed: they take effect after a restart")
         }

@@ -91,7 +91,8 @@ final class PlainHTTPClient {
 
     /// Shutdown: every transfer here ends `.cancelled`, every connection is closed.
     func stopAll() {
-        let stopped = Array(carrying.values.compactMap(\.transfer)) + pools.values.flatMap { $0.waiting.map(\.transfer) }
+        let stopped =
+            Array(carrying.values.compactMap(\.transfer)) + pools.values.flatMap { $0.waiting.map(\.transfer) }
         carrying = [:]
         for pool in pools.values { pool.waiting = [] }
         for connection in connections {
@@ -222,7 +223,9 @@ final class PlainHTTPClient {
         while true {
             let n = scratch.withUnsafeMutableBytes { recv(connection.fd, $0.baseAddress, $0.count, 0) }
             if n > 0 {
-                let (outcome, consumed) = scratch.withUnsafeBytes { parser.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                let (outcome, consumed) = scratch.withUnsafeBytes {
+                    parser.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n]))
+                }
                 switch outcome {
                 case .needMore:
                     // A full buffer may mean more is waiting; otherwise wait for the next poll.
@@ -271,7 +274,9 @@ final class PlainHTTPClient {
                 pool.idle.append(connection)
             } else {
                 let next = pool.waiting.removeFirst()
-                begin(next.transfer, target: next.target, deadline: next.deadline, retried: false, on: connection, now: now)
+                begin(
+                    next.transfer, target: next.target, deadline: next.deadline, retried: false, on: connection,
+                    now: now)
             }
         } else {
             discard(connection, now: now)
@@ -293,7 +298,8 @@ final class PlainHTTPClient {
             carrying.removeValue(forKey: ObjectIdentifier(transfer))
             connection.transfer = nil
             discard(connection, now: now, serveWaiting: false)
-            connect(transfer, target: target, deadline: deadline, retried: true, pool: pool(for: target.origin), now: now)
+            connect(
+                transfer, target: target, deadline: deadline, retried: true, pool: pool(for: target.origin), now: now)
             return
         }
         let sentAny = connection.sent > 0 || connection.retried

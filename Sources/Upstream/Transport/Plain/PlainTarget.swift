@@ -67,7 +67,9 @@ struct PlainTarget: Sendable, Equatable {
         self.host = String(decoding: hostBytes, as: UTF8.self)
         self.port = port
         self.authority = String(decoding: authority, as: UTF8.self)
-        self.pathAndQuery = rest.first == UInt8(ascii: "/") ? String(decoding: rest, as: UTF8.self) : "/" + String(decoding: rest, as: UTF8.self)
+        self.pathAndQuery =
+            rest.first == UInt8(ascii: "/")
+            ? String(decoding: rest, as: UTF8.self) : "/" + String(decoding: rest, as: UTF8.self)
     }
 
     /// Four decimal parts of at most three digits, each at most 255, no leading zero (which some
@@ -115,7 +117,9 @@ enum PlainRequest {
                 continue
             }
             // Framing is ours to write, from the body we send.
-            if field.name.caseInsensitiveEquals("content-length") || field.name.caseInsensitiveEquals("transfer-encoding") {
+            if field.name.caseInsensitiveEquals("content-length")
+                || field.name.caseInsensitiveEquals("transfer-encoding")
+            {
                 continue
             }
             out.append(contentsOf: name)

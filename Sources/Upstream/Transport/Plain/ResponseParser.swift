@@ -170,8 +170,9 @@ struct ResponseParser {
                 return false
             }
         default:
-            // A chunk-size line with extensions: bounded like a header line.
-            if n > maxHeaderBytes {
+            // A chunk-size line with extensions: bounded like a header line (`partial` holds the
+            // line's earlier pieces when it arrived split).
+            if partial.count + n > maxHeaderBytes {
                 _ = fail("chunk size line too long")
                 return false
             }
