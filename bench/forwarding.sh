@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Forwarding benchmark: the gateway vs nginx configured as a plain reverse proxy, both in front of
 # the same fast upstream (a private nginx answering a fixed ~500-byte JSON body), same load (wrk),
-# run alternately. Loopback only; bounded (about 1 minute with the defaults).
+# run alternately. Loopback only; bounded (about 1.5 minutes with the defaults).
 #
 # Writes bench/results/forwarding-latest.txt (raw) and bench/results/forwarding.md (the section
 # that bench/run puts into docs/benchmarks.md). Expects a release build (bench/run makes one).
@@ -29,7 +29,7 @@ bench_tmpdir
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 mkdir -p "$RESULTS"
 T=$BENCH_TMP
-read -r UP_PORT PEER_PORT GW_PORT < <(bench_free_ports 3 | paste -sd' ')
+read -r UP_PORT PEER_PORT GW_PORT GWC_PORT < <(bench_free_ports 4 | paste -sd' ')
 
 # Throwaway secrets for this run only; never written to the results.
 RAND=$(python3 -c 'import secrets; print(secrets.token_hex(12))')
@@ -103,16 +103,18 @@ http {
 CONF
 
 # --- The gateway, release build, same upstream. Pacing limits are set to the maximum over
-# TOKEN_COUNT tokens and coalescing is off, so the forwarding path is what is measured.
-mkdir -p "$T/gateway/audit"
-{
-    echo "listen: { address: 127.0.0.1, port: $GW_PORT, threads: $WORKERS }"
+# TOKEN_COUNT tokens and coalescing is off, so the forwarding path is what is measured. Two
+# instances: the default (the upstream is plain http at an IP, so the lanes' own client carries
+# it) and one with `upstream.plainHTTPClient: libcurl` (the client that carries https:// Astro).
+gateway_yaml() { # port client
+    echo "listen: { address: 127.0.0.1, port: $1, threads: $WORKERS }"
     echo "admin: { enabled: false }"
     echo "upstream:"
     echo "  baseURL: http://127.0.0.1:$UP_PORT/v1"
     echo "  simulate: false"
     echo "  apiVersion: \"1.0\""
     echo "  maxConnectionsPerHost: $MAX_CONNS_PER_HOST"
+    [ "$2" = builtin ] || echo "  plainHTTPClient: $2"
     echo "  pools:"
     echo "    default:"
     echo "      tokens:"
@@ -123,7 +125,10 @@ mkdir -p "$T/gateway/audit"
     echo "policies: policies.yaml"
     echo "audit: { directory: audit, integrity: none }"
     echo "logging: { level: warning }"
-} >"$T/gateway/gateway.yaml"
+}
+mkdir -p "$T/gateway/audit" "$T/gateway-curl/audit"
+gateway_yaml "$GW_PORT" builtin >"$T/gateway/gateway.yaml"
+gateway_yaml "$GWC_PORT" libcurl >"$T/gateway-curl/gateway.yaml"
 echo 'policies: { bench: { allow: [ { methods: [GET, POST, DELETE] } ] } }' >"$T/gateway/policies.yaml"
 for i in $(seq "$TOKEN_COUNT"); do export "BENCH_ASTRO_TOKEN_$i=$TOKEN_PREFIX-$i"; done
 
@@ -135,8 +140,10 @@ if "$BENCH_BIN" keys --help 2>&1 | grep -q 'USAGE: astro-gateway keys'; then
         python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
     KEY_MODE="a local key from 'keys create' with an allow-everything policy"
 fi
+cp "$T/gateway/policies.yaml" "$T/gateway-curl/"
+[ ! -f "$T/gateway/keys.yaml" ] || cp "$T/gateway/keys.yaml" "$T/gateway-curl/"
 
-bench_log "starting upstream (:$UP_PORT), nginx peer (:$PEER_PORT), gateway (:$GW_PORT)"
+bench_log "starting upstream (:$UP_PORT), nginx peer (:$PEER_PORT), gateway (:$GW_PORT), gateway with libcurl (:$GWC_PORT)"
 nginx -p "$T/upstream" -e "$T/upstream/error.log" -c "$T/upstream/nginx.conf" &
 UP_PID=$!
 bench_track $UP_PID
@@ -146,12 +153,15 @@ bench_track $PEER_PID
 "$BENCH_BIN" serve --config "$T/gateway/gateway.yaml" >"$T/gateway/stdout.log" 2>"$T/gateway/stderr.log" &
 GW_PID=$!
 bench_track $GW_PID
-for url in "http://127.0.0.1:$UP_PORT/" "http://127.0.0.1:$PEER_PORT/" "http://127.0.0.1:$GW_PORT/"; do
+"$BENCH_BIN" serve --config "$T/gateway-curl/gateway.yaml" >"$T/gateway-curl/stdout.log" 2>"$T/gateway-curl/stderr.log" &
+GWC_PID=$!
+bench_track $GWC_PID
+for url in "http://127.0.0.1:$UP_PORT/" "http://127.0.0.1:$PEER_PORT/" "http://127.0.0.1:$GW_PORT/" "http://127.0.0.1:$GWC_PORT/"; do
     bench_wait_http "$url" || { cat "$T"/*/error.log "$T/gateway/stderr.log" >&2 2>/dev/null; bench_die "$url did not come up"; }
 done
 
 # Both must answer the route with the upstream's exact body before anything is measured.
-for target in "peer:$PEER_PORT" "gateway:$GW_PORT"; do
+for target in "peer:$PEER_PORT" "gateway:$GW_PORT" "gateway-libcurl:$GWC_PORT"; do
     got=$(curl -s --max-time 5 -H "Authorization: Bearer $CLIENT_KEY" -D "$T/headers" \
         "http://127.0.0.1:${target#*:}$PATH_UNDER_TEST")
     [ "$got" = "$BODY" ] || bench_die "${target%%:*} did not return the upstream body: $(head -c 300 <<<"$got")"
@@ -187,7 +197,7 @@ bench_log "direct to the upstream (reference, ${DURATION}s)"
 # The direct run carries what a proxy would inject, so the upstream answers 200.
 read -r D_RPS D_P50 D_P99 D_BAD D_ERR D_CPU _ < <(run_wrk "upstream-direct" "$UP_PORT" "$UP_PID" \
     "Authorization: Bearer $TOKEN_PREFIX-1" "X-API-Version: 1.0")
-declare -a P_RPS P_P50 P_P99 P_CPU P_BUSY G_RPS G_P50 G_P99 G_CPU G_BUSY
+declare -a P_RPS P_P50 P_P99 P_CPU P_BUSY G_RPS G_P50 G_P99 G_CPU G_BUSY C_RPS C_P50 C_P99 C_CPU
 BAD=$((D_BAD + D_ERR))
 for r in $(seq "$ROUNDS"); do
     bench_log "round $r/$ROUNDS: nginx peer (${DURATION}s)"
@@ -196,6 +206,9 @@ for r in $(seq "$ROUNDS"); do
     bench_log "round $r/$ROUNDS: gateway (${DURATION}s)"
     read -r rps p50 p99 bad err cpu busy < <(run_wrk "gateway round $r" "$GW_PORT" "$GW_PID" "Authorization: Bearer $CLIENT_KEY")
     G_RPS[r]=$rps G_P50[r]=$p50 G_P99[r]=$p99 G_CPU[r]=$cpu G_BUSY[r]=$busy BAD=$((BAD + bad + err))
+    bench_log "round $r/$ROUNDS: gateway with libcurl (${DURATION}s)"
+    read -r rps p50 p99 bad err cpu busy < <(run_wrk "gateway-libcurl round $r" "$GWC_PORT" "$GWC_PID" "Authorization: Bearer $CLIENT_KEY")
+    C_RPS[r]=$rps C_P50[r]=$p50 C_P99[r]=$p99 C_CPU[r]=$cpu BAD=$((BAD + bad + err))
 done
 
 # --- Costs per request: counts, not times, so they do not depend on what else the machine runs.
@@ -246,6 +259,7 @@ fi
 cost() { echo "${COST[$1]:-n/a}"; }
 
 kill -0 "$GW_PID" 2>/dev/null || bench_die "the gateway exited during the run: $(tail -5 "$T/gateway/stderr.log")"
+kill -0 "$GWC_PID" 2>/dev/null || bench_die "the libcurl gateway exited during the run: $(tail -5 "$T/gateway-curl/stderr.log")"
 GW_RSS_KB=$(awk '/^VmHWM/ { print $2 }' "/proc/$GW_PID/status")
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -254,6 +268,10 @@ PM_RPS=$(MEAN_FMT=%.0f mean "${P_RPS[@]}") GM_RPS=$(MEAN_FMT=%.0f mean "${G_RPS[
 PM_P50=$(mean "${P_P50[@]}") GM_P50=$(mean "${G_P50[@]}")
 PM_P99=$(mean "${P_P99[@]}") GM_P99=$(mean "${G_P99[@]}")
 PM_CPU=$(MEAN_FMT=%.1f mean "${P_CPU[@]}") GM_CPU=$(MEAN_FMT=%.1f mean "${G_CPU[@]}")
+CM_RPS=$(MEAN_FMT=%.0f mean "${C_RPS[@]}") CM_P50=$(mean "${C_P50[@]}") CM_P99=$(mean "${C_P99[@]}")
+CM_CPU=$(MEAN_FMT=%.1f mean "${C_CPU[@]}")
+C_RATIO_RPS=$(bench_calc "$CM_RPS / $PM_RPS") C_DIFF_P99=$(bench_calc "$CM_P99 - $PM_P99" %+.2f)
+C_DIFF_P50=$(bench_calc "$CM_P50 - $PM_P50" %+.2f) C_RATIO_CPU=$(bench_calc "$CM_CPU / $PM_CPU")
 RATIO_CPU=$(bench_calc "$GM_CPU / $PM_CPU")
 RATIO_RPS=$(bench_calc "$GM_RPS / $PM_RPS")
 DIFF_P99=$(bench_calc "$GM_P99 - $PM_P99" %+.2f)
@@ -283,9 +301,11 @@ WRK_LINE="wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency -H 'Authori
     for r in $(seq "$ROUNDS"); do
         printf '%-22s %10s %9s %9s %12s\n' "nginx peer round $r" "${P_RPS[r]}" "${P_P50[r]}" "${P_P99[r]}" "${P_CPU[r]}"
         printf '%-22s %10s %9s %9s %12s\n' "gateway round $r" "${G_RPS[r]}" "${G_P50[r]}" "${G_P99[r]}" "${G_CPU[r]}"
+        printf '%-22s %10s %9s %9s %12s\n' "gw libcurl round $r" "${C_RPS[r]}" "${C_P50[r]}" "${C_P99[r]}" "${C_CPU[r]}"
     done
     echo "ratio gateway/nginx req/s (means): $RATIO_RPS; p99 difference: $DIFF_P99 ms; p50 difference: $DIFF_P50 ms;" \
         "CPU per request: ${RATIO_CPU}x"
+    echo "with upstream.plainHTTPClient: libcurl: ratio $C_RATIO_RPS; p99 difference: $C_DIFF_P99 ms; CPU per request: ${C_RATIO_CPU}x"
     echo "per request (costs $COSTS_NOTE): syscalls nginx $(cost nginx.syscalls) gateway $(cost gateway.syscalls);" \
         "context switches nginx $(cost nginx.switches) gateway $(cost gateway.switches);" \
         "malloc calls nginx $(cost nginx.malloc) gateway $(cost gateway.malloc); swift_retain gateway $(cost gateway.retain)"
@@ -310,8 +330,12 @@ ${DURATION} s per run after a ${WARMUP} s warm-up, nginx and gateway alternately
 all on 127.0.0.1.
 
 **Fairness choices.** nginx gets \`worker_processes $WORKERS\`, the gateway \`listen.threads: $WORKERS\`
-(that many threads, each running one libmicrohttpd daemon and one libcurl multi handle; it also
-has an audit writer thread and the Swift concurrency pool). Both keep client and upstream connections alive (nginx \`keepalive 64\`, per-connection request
+(that many threads, each running one libmicrohttpd daemon and its share of the upstream connections;
+it also has an audit writer thread and the Swift concurrency pool). The upstream is plain \`http://\`
+at 127.0.0.1, which the gateway's own HTTP/1.1 client carries by default (\`upstream.plainHTTPClient:
+builtin\`), as nginx's own client does; \`https://\` Astro always goes through libcurl, so a second
+gateway with \`plainHTTPClient: libcurl\` runs in the same rounds to show that client's cost (without
+TLS, which both proxies would pay alike). Both keep client and upstream connections alive (nginx \`keepalive 64\`, per-connection request
 limits lifted; gateway \`upstream.maxConnectionsPerHost: $MAX_CONNS_PER_HOST\`). nginx writes a buffered access
 log; the gateway is configured to audit to a temp directory with \`integrity: none\`. Gateway features nginx does not
 have are neutralised so forwarding is what is measured: coalescing is off and the pacing limits are
@@ -325,6 +349,8 @@ set to the maximum over $TOKEN_COUNT pool tokens. Client auth: $KEY_MODE.
 | nginx reverse proxy | $PM_RPS | $PM_P50 | $PM_P99 | $PM_CPU |
 | astro-gateway | $GM_RPS | $GM_P50 | $GM_P99 | $GM_CPU |
 | **gateway vs nginx** | **${RATIO_RPS}×** | **${DIFF_P50} ms** | **${DIFF_P99} ms** | **${RATIO_CPU}×** |
+| astro-gateway, \`plainHTTPClient: libcurl\` | $CM_RPS | $CM_P50 | $CM_P99 | $CM_CPU |
+| gateway with libcurl vs nginx | ${C_RATIO_RPS}× | ${C_DIFF_P50} ms | ${C_DIFF_P99} ms | ${C_RATIO_CPU}× |
 
 Targets (issue 2): req/s ≥ 0.5× nginx's — **$(verdict "$MEETS_RPS")** (${RATIO_RPS}×); p99 within 2 ms of
 nginx's — **$(verdict "$MEETS_P99")** (${DIFF_P99} ms). Per-round numbers and the full wrk output are in
@@ -368,7 +394,8 @@ $GW_CMD
 $WRK_LINE   # upstream, then nginx/gateway alternately, each after a ${WARMUP} s warm-up
 \`\`\`
 
-Gateway config used (\`\$T/gateway/gateway.yaml\`; ports are picked free per run):
+Gateway config used (\`\$T/gateway/gateway.yaml\`; ports are picked free per run; the libcurl
+instance's differs only in its port and \`plainHTTPClient: libcurl\`):
 
 \`\`\`yaml
 $(sed -e "s/port: $GW_PORT/port: \$GW_PORT/" -e "s/:$UP_PORT/:\$UP_PORT/" "$T/gateway/gateway.yaml")
@@ -382,5 +409,5 @@ $(sed -e "s|$T|\$T|g" -e "s/$TOKEN_PREFIX/<pool-token>/g" -e "s/:$UP_PORT;/:\$UP
 MD
 } >"$RESULTS/forwarding.md"
 
-bench_log "nginx $PM_RPS req/s p99 $PM_P99 ms | gateway $GM_RPS req/s p99 $GM_P99 ms | ratio ${RATIO_RPS}x, p99 ${DIFF_P99} ms, CPU/request ${RATIO_CPU}x"
+bench_log "nginx $PM_RPS req/s p99 $PM_P99 ms | gateway $GM_RPS req/s p99 $GM_P99 ms | ratio ${RATIO_RPS}x, p99 ${DIFF_P99} ms, CPU/request ${RATIO_CPU}x | with libcurl ${C_RATIO_RPS}x, p99 ${C_DIFF_P99} ms"
 [ "$BAD" = 0 ] || bench_log "warning: $BAD errors during the runs (see bench/results/forwarding-latest.txt)"
