@@ -137,6 +137,28 @@ import Upstream
         }
     }
 
+    /// An upstream that answers before it has read the whole request (a 413 for a large body)
+    /// and stops reading: that answer reaches the caller, from both clients, instead of a failed
+    /// send.
+    @Test func anAnswerBeforeTheWholeRequestIsPassedOn() async throws {
+        let early = try RawTCPServer { fd in
+            RawTCPServer.readHead(fd)
+            RawTCPServer.send(
+                fd, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large")
+            // Then it reads nothing more for a while: the rest of the body cannot be sent.
+            Thread.sleep(forTimeInterval: 1.5)
+        }
+        defer { early.close() }
+        let body = [UInt8](repeating: 65, count: 8 << 20)
+        for plain in [true, false] {
+            let transport = Self.transport(plain: plain)
+            let started = MonotonicClock.now()
+            let result = await Self.get(transport, early.baseURL + "/big", method: "POST", body: body, timeout: 5)
+            #expect(Self.kind(result).hasPrefix("413 too large"), "plain \(plain): \(Self.kind(result))")
+            #expect(MonotonicClock.now() - started < 1.5, "plain \(plain): answered only when the upstream closed")
+        }
+    }
+
     /// Keep-alive: one connection carries a run of requests. An upstream that closes a kept
     /// connection as the next request arrives (an idle timeout racing the request) costs one
     /// retry on a fresh connection, not an error; a fresh connection closed unanswered is not

@@ -70,7 +70,10 @@ final class PlainConnection {
     /// The poll events this connection waits for.
     var events: Int16 {
         switch phase {
-        case .connecting, .sending: Int16(POLLOUT)
+        case .connecting: Int16(POLLOUT)
+        // Readable too: the upstream may answer before it has read the whole request (a 413
+        // for a large body), and that answer is the one to pass on.
+        case .sending: Int16(POLLOUT | POLLIN)
         case .receiving, .idle: Int16(POLLIN)
         }
     }

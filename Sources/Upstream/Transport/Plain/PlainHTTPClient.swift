@@ -138,7 +138,13 @@ final class PlainHTTPClient {
             guard revents != 0, connection.isOpen else { continue }
             switch connection.phase {
             case .connecting: connected(connection, now: now)
-            case .sending: advance(connection, now: now)
+            case .sending:
+                if revents & Int16(POLLIN) != 0 {
+                    receive(connection, now: now)
+                    // Answered (or broken) before the request was all out: nothing more to send.
+                    guard connection.isOpen, connection.phase == .sending, connection.transfer != nil else { continue }
+                }
+                if revents & ~Int16(POLLIN) != 0 { advance(connection, now: now) }
             case .receiving: receive(connection, now: now)
             case .idle:
                 // Readable while idle: the server closed it (or sent bytes nobody asked for).
@@ -264,7 +270,8 @@ final class PlainHTTPClient {
         carrying.removeValue(forKey: ObjectIdentifier(transfer))
         connection.transfer = nil
         connection.target = nil
-        if parser.reusable && !leftover {
+        // An answer that came before the request was all sent leaves the connection mid-request.
+        if parser.reusable && !leftover && connection.phase != .sending {
             connection.phase = .idle
             connection.reused = true
             connection.deadline = .infinity
