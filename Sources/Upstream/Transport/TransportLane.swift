@@ -37,9 +37,10 @@ public final class LaneGuest: Sendable {
     public func rest() { resting.store(true, ordering: .relaxed) }
 }
 
-/// One libcurl multi handle and the thread that drives it (with the guests hosted on it).
+/// One libcurl multi handle, one `PlainHTTPClient`, and the thread that drives them (with the
+/// guests hosted on it).
 ///
-/// Invariant behind `@unchecked Sendable`: `multi`, `local` and everything in `loop()` are used
+/// Invariant behind `@unchecked Sendable`: `multi`, `plain`, `local` and everything in `loop()` are used
 /// only by the lane's own thread (`isCurrentThread`), except `curl_multi_wakeup`, which libcurl
 /// documents as callable from any thread; everything else crosses threads inside `inbox`'s lock.
 final class TransportLane: @unchecked Sendable {
