@@ -22,20 +22,38 @@ struct PlainTarget: Sendable, Equatable {
     var origin: Origin { Origin(host: host, port: port) }
 
     init?(url: String) {
-        let bytes = Array(url.utf8)
-        let scheme = Array("http://".utf8)
-        guard bytes.count > scheme.count,
-            zip(bytes.prefix(scheme.count), scheme).allSatisfy({ ($0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0) == $1 })
+        // Parsed where the string keeps its bytes: this runs for every transfer.
+        guard
+            let parsed = url.utf8.withContiguousStorageIfAvailable({ Self.parse($0) })
+                ?? Array(url.utf8).withUnsafeBufferPointer({ Self.parse($0) })
         else { return nil }
-        var end = scheme.count
+        self = parsed
+    }
+
+    private init(host: String, port: Int, authority: String, pathAndQuery: String) {
+        self.host = host
+        self.port = port
+        self.authority = authority
+        self.pathAndQuery = pathAndQuery
+    }
+
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> PlainTarget? {
+        let scheme: StaticString = "http://"
+        let schemeCount = scheme.utf8CodeUnitCount
+        guard bytes.count > schemeCount else { return nil }
+        for i in 0..<schemeCount {
+            let b = bytes[i]
+            guard (b >= 65 && b <= 90 ? b | 0x20 : b) == scheme.utf8Start[i] else { return nil }
+        }
+        var end = schemeCount
         while end < bytes.count && bytes[end] != UInt8(ascii: "/") && bytes[end] != UInt8(ascii: "?") { end += 1 }
-        let authority = bytes[scheme.count..<end]
+        let authority = bytes[schemeCount..<end]
         let rest = bytes[end...]
         guard !authority.isEmpty, !authority.contains(UInt8(ascii: "@")),
             rest.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "#") })
         else { return nil }
-        var hostBytes: ArraySlice<UInt8>
-        var portBytes: ArraySlice<UInt8> = []
+        var hostBytes = authority
+        var portBytes = bytes[end..<end]
         if authority.first == UInt8(ascii: "[") {
             guard let close = authority.firstIndex(of: UInt8(ascii: "]")) else { return nil }
             hostBytes = authority[(authority.startIndex + 1)..<close]
@@ -51,8 +69,6 @@ struct PlainTarget: Sendable, Equatable {
             if let colon = authority.firstIndex(of: UInt8(ascii: ":")) {
                 hostBytes = authority[..<colon]
                 portBytes = authority[(colon + 1)...]
-            } else {
-                hostBytes = authority
             }
             guard Self.isIPv4(hostBytes) else { return nil }
         }
@@ -64,23 +80,35 @@ struct PlainTarget: Sendable, Equatable {
         } else if authority.last == UInt8(ascii: ":") {
             return nil
         }
-        self.host = String(decoding: hostBytes, as: UTF8.self)
-        self.port = port
-        self.authority = String(decoding: authority, as: UTF8.self)
-        self.pathAndQuery =
-            rest.first == UInt8(ascii: "/")
-            ? String(decoding: rest, as: UTF8.self) : "/" + String(decoding: rest, as: UTF8.self)
+        return PlainTarget(
+            host: String(decoding: hostBytes, as: UTF8.self), port: port,
+            authority: String(decoding: authority, as: UTF8.self),
+            pathAndQuery: rest.first == UInt8(ascii: "/")
+                ? String(decoding: rest, as: UTF8.self) : "/" + String(decoding: rest, as: UTF8.self))
     }
 
     /// Four decimal parts of at most three digits, each at most 255, no leading zero (which some
     /// parsers read as octal).
-    static func isIPv4(_ bytes: ArraySlice<UInt8>) -> Bool {
-        let parts = bytes.split(separator: 46, omittingEmptySubsequences: false)
-        return parts.count == 4
-            && parts.allSatisfy { part in
-                !part.isEmpty && part.count <= 3 && part.allSatisfy(ResponseParser.isDigit)
-                    && (part.count == 1 || part.first != 48) && part.reduce(0, { $0 * 10 + Int($1 - 48) }) <= 255
+    static func isIPv4<C: Collection<UInt8>>(_ bytes: C) -> Bool {
+        var parts = 0
+        var digits = 0
+        var value = 0
+        var leadingZero = false
+        for b in bytes {
+            if b == 46 {
+                guard digits > 0 else { return false }
+                parts += 1
+                digits = 0
+                value = 0
+                continue
             }
+            guard ResponseParser.isDigit(b), digits < 3, !leadingZero || digits == 0 else { return false }
+            if digits == 0 { leadingZero = b == 48 } else if leadingZero { return false }
+            value = value * 10 + Int(b - 48)
+            digits += 1
+            guard value <= 255 else { return false }
+        }
+        return parts == 3 && digits > 0
     }
 }
 

@@ -210,8 +210,9 @@ struct ResponseParser {
 
     private mutating func statusLine(_ line: UnsafeRawBufferPointer) {
         // "HTTP/1.x SP 3DIGIT [SP reason]"
-        let prefix = Array("HTTP/1.".utf8)
-        guard line.count >= 12, line.prefix(7).elementsEqual(prefix), line[7] == 48 || line[7] == 49,
+        let prefix: StaticString = "HTTP/1."
+        guard line.count >= 12, (0..<7).allSatisfy({ line[$0] == prefix.utf8Start[$0] }),
+            line[7] == 48 || line[7] == 49,
             line[8] == 32, (9..<12).allSatisfy({ Self.isDigit(line[$0]) }), line.count == 12 || line[12] == 32,
             !line[12...].contains(where: Self.isControl)
         else {
@@ -254,36 +255,41 @@ struct ResponseParser {
         case 14 where Self.equalsLowercase(nameBytes, "content-length"): contentLengthField(valueBytes)
         case 17 where Self.equalsLowercase(nameBytes, "transfer-encoding"): transferEncodingField(valueBytes)
         case 10 where Self.equalsLowercase(nameBytes, "connection"):
-            if Self.tokens(valueBytes).contains(where: { Self.equalsLowercase($0, "close") }) { reusable = false }
+            Self.forEachToken(valueBytes) { token in
+                if Self.equalsLowercase(token, "close") { reusable = false }
+                return true
+            }
         default: break
         }
     }
 
     private mutating func contentLengthField(_ value: UnsafeRawBufferPointer) {
         // Repeats (one field or several) are allowed only when every value is the same number.
-        for token in Self.tokens(value) {
+        Self.forEachToken(value) { token in
             guard !token.isEmpty, token.count <= 18, token.allSatisfy(Self.isDigit) else {
                 _ = fail("malformed Content-Length")
-                return
+                return false
             }
             let length = token.reduce(0) { $0 * 10 + Int($1 - 48) }
             if let known = contentLength, known != length {
                 _ = fail("conflicting Content-Length values")
-                return
+                return false
             }
             contentLength = length
+            return true
         }
     }
 
     private mutating func transferEncodingField(_ value: UnsafeRawBufferPointer) {
-        for token in Self.tokens(value) {
+        Self.forEachToken(value) { token in
             // Only "chunked", once: any other coding (or chunked twice) would need decoding we
             // do not do, and passing it on undecoded would corrupt the body.
             guard Self.equalsLowercase(token, "chunked"), !chunked else {
                 _ = fail("unsupported Transfer-Encoding")
-                return
+                return false
             }
             chunked = true
+            return true
         }
         sawTransferEncoding = true
     }
@@ -409,23 +415,20 @@ struct ResponseParser {
         return true
     }
 
-    /// The comma-separated members of a list value, whitespace trimmed (empty members kept, so
-    /// "5,,5" is refused for Content-Length).
-    static func tokens(_ value: UnsafeRawBufferPointer) -> [UnsafeRawBufferPointer] {
-        var out: [UnsafeRawBufferPointer] = []
+    /// Calls `body` with each comma-separated member of a list value, whitespace trimmed (empty
+    /// members too, so "5,,5" is refused for Content-Length), until it returns false. No array:
+    /// this runs for the framing fields of every answer.
+    static func forEachToken(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Bool) {
         var start = 0
-        func add(_ end: Int) {
+        while true {
+            var end = start
+            while end < value.count && value[end] != 44 { end += 1 }
             var s = start
             var e = end
             while s < e && (value[s] == 32 || value[s] == 9) { s += 1 }
             while e > s && (value[e - 1] == 32 || value[e - 1] == 9) { e -= 1 }
-            out.append(UnsafeRawBufferPointer(rebasing: value[s..<e]))
+            guard body(UnsafeRawBufferPointer(rebasing: value[s..<e])), end < value.count else { return }
+            start = end + 1
         }
-        for i in 0..<value.count where value[i] == 44 {
-            add(i)
-            start = i + 1
-        }
-        add(value.count)
-        return out
     }
 }
