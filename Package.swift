@@ -35,6 +35,9 @@ let package = Package(
         .systemLibrary(
             name: "COpenSSL", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
+        // Socket helpers (POSIX only, nothing to link) for the server's own listening socket and
+        // the plain-HTTP client's connections.
+        .systemLibrary(name: "CSocket"),
 
         // Pure decision logic: route catalogue, target normalization, keys, policies.
         .target(
@@ -48,7 +51,7 @@ let package = Package(
         // Everything that talks to Astro: transport, pools, scheduling, coalescing.
         .target(
             name: "Upstream",
-            dependencies: ["CCurl", "CHiredis", "Policy"]
+            dependencies: ["CCurl", "CHiredis", "CSocket", "Policy"]
         ),
         // A stateful, catalogue-driven stand-in for Astro v1 (transport-agnostic handler).
         .target(
@@ -59,7 +62,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "CMicroHTTPD", "COpenSSL", "Policy", "Upstream", "Simulator",
+                "CMicroHTTPD", "COpenSSL", "CSocket", "Policy", "Upstream", "Simulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),

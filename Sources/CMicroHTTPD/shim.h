@@ -85,68 +85,6 @@ static inline struct MHD_Daemon *agw_start_daemon(const struct agw_daemon_config
     return MHD_start_daemon(flags, c->port, NULL, NULL, handler, handler_cls, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
 }
 
-/// A listening TCP socket of our own (non-blocking, close-on-exec, SO_REUSEADDR but never
-/// SO_REUSEPORT, IPv6 sockets v6-only as MHD makes them), for daemons fed by MHD_add_connection.
-/// Returns the descriptor, or -1 with errno set.
-static inline int agw_listen(const char *address, uint16_t port) {
-    struct sockaddr_in a4;
-    struct sockaddr_in6 a6;
-    memset(&a4, 0, sizeof a4);
-    memset(&a6, 0, sizeof a6);
-    const struct sockaddr *addr;
-    socklen_t len;
-    int family;
-    if (address && inet_pton(AF_INET, address, &a4.sin_addr) == 1) {
-        a4.sin_family = AF_INET;
-        a4.sin_port = htons(port);
-        addr = (const struct sockaddr *)&a4;
-        len = sizeof a4;
-        family = AF_INET;
-    } else if (address && inet_pton(AF_INET6, address, &a6.sin6_addr) == 1) {
-        a6.sin6_family = AF_INET6;
-        a6.sin6_port = htons(port);
-        addr = (const struct sockaddr *)&a6;
-        len = sizeof a6;
-        family = AF_INET6;
-    } else {
-        errno = EINVAL;
-        return -1;
-    }
-    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    int on = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-        (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0) ||
-        bind(fd, addr, len) != 0 || listen(fd, SOMAXCONN) != 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
-}
-
-/// The port a socket is bound to, or 0.
-static inline uint16_t agw_socket_port(int fd) {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) return 0;
-    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return 0;
-}
-
-// glibc declares accept4 only under _GNU_SOURCE, which a module header cannot set for headers
-// already built: the same prototype, declared here.
-extern int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
-
-/// A client accepted on `listen_fd` (non-blocking, close-on-exec), its address in `addr`.
-/// Returns the descriptor, or -1 with errno set (EAGAIN: none waiting).
-static inline int agw_accept(int listen_fd, struct sockaddr_storage *addr, socklen_t *len) {
-    *len = sizeof *addr;
-    return accept4(listen_fd, (struct sockaddr *)addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-}
-
 /// Hands an accepted client to a daemon (which closes it itself if it refuses). 1 on success.
 static inline int agw_add_connection(struct MHD_Daemon *d, int fd, const struct sockaddr_storage *addr,
                                      socklen_t len) {

@@ -1,4 +1,5 @@
 import CMicroHTTPD
+import CSocket
 import Foundation
 import Synchronization
 import Upstream

@@ -1,4 +1,4 @@
-import CMicroHTTPD
+import CSocket
 import Foundation
 import Synchronization
 import Upstream

@@ -1,4 +1,4 @@
-import CCurl
+import CSocket
 import Foundation
 
 /// One TCP connection of the plain-HTTP client and the exchange it carries, if any.
