@@ -166,8 +166,8 @@ final class TransportLane: @unchecked Sendable {
             return transfer.makeEasyHandle(reusing: nil, configured: false)
         }
         func add(_ transfer: Transfer) {
-            if let target = transfer.plainTarget {
-                plain.start(transfer, target: target, now: MonotonicClock.now())
+            if transfer.plainTarget != nil {
+                plain.start(transfer, now: MonotonicClock.now())
                 return
             }
             guard let easy = handle(for: transfer) else {

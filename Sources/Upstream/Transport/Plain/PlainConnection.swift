@@ -23,10 +23,9 @@ final class PlainConnection {
     /// Carried at least one exchange before the current one (a close before any answer byte
     /// may then be the server timing out an idle connection: the request is retried once).
     var reused = false
-    /// The exchange in progress: its transfer, where it goes, and its end (seconds on
-    /// `MonotonicClock`); `retried` when this is its second attempt.
+    /// The exchange in progress (where it goes is the transfer's `plainTarget`) and its end
+    /// (seconds on `MonotonicClock`); `retried` when this is its second attempt.
     var transfer: Transfer?
-    var target: PlainTarget?
     var retried = false
     var transferDeadline = Double.infinity
     /// `host[:port]`, for error messages.

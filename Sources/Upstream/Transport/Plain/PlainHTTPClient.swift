@@ -46,7 +46,6 @@ final class PlainHTTPClient {
 
     private struct Waiting {
         let transfer: Transfer
-        let target: PlainTarget
         let deadline: Double
     }
 
@@ -55,12 +54,14 @@ final class PlainHTTPClient {
         self.maxConnectionsPerOrigin = max(1, maxConnectionsPerOrigin)
     }
 
-    /// Connections open now (tests).
-    var openConnections: Int { connections.lazy.filter(\.isOpen).count }
-
     // MARK: - Transfers
 
-    func start(_ transfer: Transfer, target: PlainTarget, now: Double) {
+    /// Starts a transfer whose `plainTarget` is set (where it goes is read from there).
+    func start(_ transfer: Transfer, now: Double) {
+        guard let target = transfer.plainTarget else {
+            transfer.finish(.failure(.badResponse("not a plain-HTTP transfer")))
+            return
+        }
         let deadline = now + max(0.001, transfer.request.timeoutSeconds)
         let pool = pool(for: target.origin)
         if let connection = pool.idle.popLast() {
@@ -68,7 +69,7 @@ final class PlainHTTPClient {
         } else if pool.open < maxConnectionsPerOrigin {
             connect(transfer, target: target, deadline: deadline, retried: false, pool: pool, now: now)
         } else {
-            pool.waiting.append(Waiting(transfer: transfer, target: target, deadline: deadline))
+            pool.waiting.append(Waiting(transfer: transfer, deadline: deadline))
         }
     }
 
@@ -181,7 +182,6 @@ final class PlainHTTPClient {
         now: Double
     ) {
         connection.transfer = transfer
-        connection.target = target
         connection.retried = retried
         connection.transferDeadline = deadline
         connection.outgoing = PlainRequest.encode(transfer.request, target: target)
@@ -204,9 +204,9 @@ final class PlainHTTPClient {
     private func connected(_ connection: PlainConnection, now: Double) {
         let code = connection.connectOutcome()
         guard code == 0 else {
-            let error = TransportError.unreachable(
-                "cannot connect to \(connection.authority): \(PlainConnection.describe(code))")
-            fail(connection, connection.retried ? Self.afterRetry(error) : error, now: now)
+            fail(
+                connection,
+                .unreachable("cannot connect to \(connection.authority): \(PlainConnection.describe(code))"), now: now)
             return
         }
         connection.phase = .sending
@@ -269,7 +269,6 @@ final class PlainHTTPClient {
         guard let transfer = connection.transfer else { return }
         carrying.removeValue(forKey: ObjectIdentifier(transfer))
         connection.transfer = nil
-        connection.target = nil
         // An answer that came before the request was all sent leaves the connection mid-request.
         if parser.reusable && !leftover && connection.phase != .sending {
             connection.phase = .idle
@@ -281,9 +280,11 @@ final class PlainHTTPClient {
                 pool.idle.append(connection)
             } else {
                 let next = pool.waiting.removeFirst()
-                begin(
-                    next.transfer, target: next.target, deadline: next.deadline, retried: false, on: connection,
-                    now: now)
+                if let target = next.transfer.plainTarget {  // always: `start` queues only such transfers
+                    begin(
+                        next.transfer, target: target, deadline: next.deadline, retried: false, on: connection, now: now
+                    )
+                }
             }
         } else {
             discard(connection, now: now)
@@ -295,7 +296,7 @@ final class PlainHTTPClient {
     /// any byte of the answer is retried once on a fresh one, as libcurl does: the server most
     /// likely closed it as idle while the request was on its way.
     private func broke(_ connection: PlainConnection, reason: String, now: Double) {
-        guard let transfer = connection.transfer, let target = connection.target else {
+        guard let transfer = connection.transfer, let target = transfer.plainTarget else {
             discard(connection, now: now)
             return
         }
@@ -309,8 +310,7 @@ final class PlainHTTPClient {
                 transfer, target: target, deadline: deadline, retried: true, pool: pool(for: target.origin), now: now)
             return
         }
-        let sentAny = connection.sent > 0 || connection.retried
-        fail(connection, sentAny ? .badResponse(reason) : .unreachable(reason), now: now)
+        fail(connection, connection.sent > 0 ? .badResponse(reason) : .unreachable(reason), now: now)
     }
 
     /// A retry's failure to connect: the first attempt's request did leave on the reused
@@ -321,13 +321,14 @@ final class PlainHTTPClient {
         return .badResponse("the connection closed before any answer, and the retry failed: \(why)")
     }
 
-    /// Ends the connection's exchange with `error` and closes the connection.
+    /// Ends the connection's exchange with `error` and closes the connection. On a retry's
+    /// connection "never sent" cannot hold (see `afterRetry`).
     private func fail(_ connection: PlainConnection, _ error: TransportError, now: Double) {
         let transfer = connection.transfer
         if let transfer { carrying.removeValue(forKey: ObjectIdentifier(transfer)) }
         connection.transfer = nil
         discard(connection, now: now)
-        transfer?.finish(.failure(error))
+        transfer?.finish(.failure(connection.retried ? Self.afterRetry(error) : error))
     }
 
     /// Closes the connection and gives its place in the pool to the oldest waiting transfer.
@@ -341,7 +342,9 @@ final class PlainHTTPClient {
         if let index = pool.idle.firstIndex(where: { $0 === connection }) { pool.idle.remove(at: index) }
         if serveWaiting && pool.open < maxConnectionsPerOrigin && !pool.waiting.isEmpty {
             let next = pool.waiting.removeFirst()
-            connect(next.transfer, target: next.target, deadline: next.deadline, retried: false, pool: pool, now: now)
+            if let target = next.transfer.plainTarget {  // always: `start` queues only such transfers
+                connect(next.transfer, target: target, deadline: next.deadline, retried: false, pool: pool, now: now)
+            }
         }
     }
 
@@ -355,8 +358,7 @@ final class PlainHTTPClient {
             }
             guard now >= connection.deadline else { continue }
             if connection.phase == .connecting {
-                let error = TransportError.unreachable("connect to \(connection.authority) timed out")
-                fail(connection, connection.retried ? Self.afterRetry(error) : error, now: now)
+                fail(connection, .unreachable("connect to \(connection.authority) timed out"), now: now)
             } else {
                 let seconds = connection.transfer?.request.timeoutSeconds ?? 0
                 fail(connection, .timeout("no complete answer within \(seconds) s"), now: now)
