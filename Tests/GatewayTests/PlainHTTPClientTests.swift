@@ -159,6 +159,35 @@ import Upstream
         }
     }
 
+    static let hasIPv6Loopback: Bool = {
+        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_addr = in6addr_loopback
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0
+            }
+        }
+    }()
+
+    /// An IPv6 literal upstream (`http://[::1]:port`): connected to as such, named so in `Host`.
+    @Test(.enabled(if: hasIPv6Loopback, "needs an IPv6 loopback address"))
+    func anIPv6LiteralUpstream() async throws {
+        let handler = RecordingHandler { _ in ServerResponse(status: 200, body: Array("v6".utf8)) }
+        let server = HTTPServer(options: ServerOptions(address: "::1", port: 0, threads: 1), handler: handler)
+        try server.start()
+        defer { server.stop(timeoutSeconds: 1) }
+        let url = "http://[::1]:\(server.port)/v1/x?y=1"
+        let result = await Self.get(Self.transport(plain: true), url)
+        #expect(Self.kind(result).hasPrefix("200 v6"), "\(Self.kind(result))")
+        let received = handler.log.withLock { $0 }
+        #expect(received.map(\.target) == ["/v1/x?y=1"])
+        #expect(received.first?.headers["host"] == "[::1]:\(server.port)")
+    }
+
     /// Keep-alive: one connection carries a run of requests. An upstream that closes a kept
     /// connection as the next request arrives (an idle timeout racing the request) costs one
     /// retry on a fresh connection, not an error; a fresh connection closed unanswered is not
