@@ -349,6 +349,18 @@ import Upstream
         }
     }
 
+    /// Which client carries which upstream (also what `serve` says at start).
+    @Test func whichClientCarriesWhichUpstream() {
+        let plain = Self.transport(plain: true)
+        #expect(plain.client(for: "http://127.0.0.1:8080/v1/") == "the built-in HTTP/1.1 client")
+        #expect(plain.client(for: "http://[::1]:8080/v1/") == "the built-in HTTP/1.1 client")
+        #expect(plain.client(for: "https://api.astronomer.io/v1/") == "libcurl")
+        #expect(plain.client(for: "http://localhost:8080/v1/") == "libcurl")
+        #expect(Self.transport(plain: false).client(for: "http://127.0.0.1:8080/v1/") == "libcurl")
+        let proxied = CurlTransport(options: TransportOptions(proxy: ProxySettings(http: "http://proxy:3128")))
+        #expect(proxied.client(for: "http://127.0.0.1:8080/v1/") == "libcurl")
+    }
+
     static func openDescriptors() -> Int {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
     }

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Logging
 import Synchronization
+import Upstream
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -46,6 +47,10 @@ struct ServeCommand: AsyncParsableCommand {
             config.upstream.simulate
             ? ", upstream: built-in simulator at \(instance.runtime.upstreamBase)"
             : ", upstream: \(config.upstream.baseURL)"
+        // Which client carries it (upstream.plainHTTPClient and the URL decide; operations.md).
+        if let transport = instance.runtime.transport as? CurlTransport {
+            line += " (via \(transport.client(for: instance.runtime.upstreamBase + "/")))"
+        }
         ServeCommand.log(line)
         await SignalWaiter.waitForTermination(
             onReload: {

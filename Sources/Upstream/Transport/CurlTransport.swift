@@ -106,12 +106,22 @@ public final class CurlTransport: UpstreamSending {
         completion: @escaping @Sendable (Result<UpstreamResponse, TransportError>) -> Void
     ) {
         let transfer = Transfer(request: request, options: options, completion: completion)
-        if options.plainHTTPClient, options.proxy.http.isEmpty, PlainRequest.isSendable(method: request.method) {
-            transfer.plainTarget = PlainTarget(url: request.url)
-        }
+        if PlainRequest.isSendable(method: request.method) { transfer.plainTarget = plainTarget(for: request.url) }
         let lane = lanes.first(where: \.isCurrentThread) ?? lanes[nextLaneIndex()]
         lane.submit(transfer)
         cancellation.onCancel { lane.cancel(transfer) }
+    }
+
+    /// Where the lanes' own client would send a request for `url`; nil when libcurl carries it
+    /// (`https://`, a host name, a proxy applies, or `plainHTTPClient` is off).
+    private func plainTarget(for url: String) -> PlainTarget? {
+        guard options.plainHTTPClient, options.proxy.http.isEmpty else { return nil }
+        return PlainTarget(url: url)
+    }
+
+    /// Which client carries requests to `url`, in words (for the start-up line).
+    public func client(for url: String) -> String {
+        plainTarget(for: url) != nil ? "the built-in HTTP/1.1 client" : "libcurl"
     }
 
     /// A guest for one of the lanes (in turn): `host` then runs it on that lane's thread beside
