@@ -33,6 +33,14 @@ static inline int agw_ip_address(const char *ip, uint16_t port, struct sockaddr_
     return 0;
 }
 
+/// Closes a socket whose set-up failed, keeping the errno that says why; returns -1.
+static inline int agw_close_failed(int fd) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
 /// A listening TCP socket of our own (non-blocking, close-on-exec, SO_REUSEADDR but never
 /// SO_REUSEPORT, IPv6 sockets v6-only as MHD makes them), for daemons fed by MHD_add_connection.
 /// Returns the descriptor, or -1 with errno set.
@@ -47,10 +55,7 @@ static inline int agw_listen(const char *address, uint16_t port) {
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
         (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0) ||
         bind(fd, (const struct sockaddr *)&addr, len) != 0 || listen(fd, SOMAXCONN) != 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
+        return agw_close_failed(fd);
     }
     return fd;
 }
@@ -92,12 +97,7 @@ static inline int agw_tcp_connect(const char *ip, int port, int *pending) {
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     *pending = 0;
     if (connect(fd, (const struct sockaddr *)&addr, len) != 0) {
-        if (errno != EINPROGRESS) {
-            int saved = errno;
-            close(fd);
-            errno = saved;
-            return -1;
-        }
+        if (errno != EINPROGRESS) return agw_close_failed(fd);
         *pending = 1;
     }
     return fd;

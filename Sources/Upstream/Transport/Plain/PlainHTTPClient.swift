@@ -30,8 +30,6 @@ final class PlainHTTPClient {
     private var connections: [PlainConnection] = []
     /// How many of `connections` the last `appendPollEntries` listed.
     private var polledCount = 0
-    /// Connections carrying a transfer, by transfer.
-    private var carrying: [ObjectIdentifier: PlainConnection] = [:]
     private var scratch = [UInt8](repeating: 0, count: 64 * 1024)
 
     /// libcurl's default for `CURLOPT_MAXAGE_CONN`.
@@ -76,7 +74,8 @@ final class PlainHTTPClient {
     /// Abandons `transfer` if this client carries it (its connection is closed: the answer's
     /// bytes could still arrive). False when it is not here (libcurl's, or already finished).
     func cancel(_ transfer: Transfer, now: Double) -> Bool {
-        if let connection = carrying.removeValue(forKey: ObjectIdentifier(transfer)) {
+        // Searched, not indexed: cancelling is rare, and an index would cost every exchange.
+        if let connection = connections.first(where: { $0.isOpen && $0.transfer === transfer }) {
             connection.transfer = nil
             discard(connection, now: now)
             return true
@@ -93,8 +92,8 @@ final class PlainHTTPClient {
     /// Shutdown: every transfer here ends `.cancelled`, every connection is closed.
     func stopAll() {
         let stopped =
-            Array(carrying.values.compactMap(\.transfer)) + pools.values.flatMap { $0.waiting.map(\.transfer) }
-        carrying = [:]
+            connections.compactMap { $0.isOpen ? $0.transfer : nil }
+            + pools.values.flatMap { $0.waiting.map(\.transfer) }
         for pool in pools.values { pool.waiting = [] }
         for connection in connections {
             connection.transfer = nil
@@ -189,7 +188,6 @@ final class PlainHTTPClient {
         connection.parser = ResponseParser(
             maxBodyBytes: options.maxResponseBytes, requestWasHead: transfer.request.method == "HEAD")
         connection.idleUntil = .infinity
-        carrying[ObjectIdentifier(transfer)] = connection
         if connection.phase == .connecting {
             connection.deadline = min(deadline, now + options.connectTimeoutSeconds)
             return
@@ -267,7 +265,6 @@ final class PlainHTTPClient {
 
     private func completed(_ connection: PlainConnection, parser: ResponseParser, leftover: Bool, now: Double) {
         guard let transfer = connection.transfer else { return }
-        carrying.removeValue(forKey: ObjectIdentifier(transfer))
         connection.transfer = nil
         // An answer that came before the request was all sent leaves the connection mid-request.
         if parser.reusable && !leftover && connection.phase != .sending {
@@ -303,7 +300,6 @@ final class PlainHTTPClient {
         let answered = connection.parser?.receivedAny ?? false
         if connection.reused && !connection.retried && !answered {
             let deadline = connection.transferDeadline
-            carrying.removeValue(forKey: ObjectIdentifier(transfer))
             connection.transfer = nil
             discard(connection, now: now, serveWaiting: false)
             connect(
@@ -325,7 +321,6 @@ final class PlainHTTPClient {
     /// connection "never sent" cannot hold (see `afterRetry`).
     private func fail(_ connection: PlainConnection, _ error: TransportError, now: Double) {
         let transfer = connection.transfer
-        if let transfer { carrying.removeValue(forKey: ObjectIdentifier(transfer)) }
         connection.transfer = nil
         discard(connection, now: now)
         transfer?.finish(.failure(connection.retried ? Self.afterRetry(error) : error))

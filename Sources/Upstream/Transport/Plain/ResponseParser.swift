@@ -59,11 +59,6 @@ struct ResponseParser {
         self.requestWasHead = requestWasHead
     }
 
-    var isComplete: Bool {
-        if case .done = state { return true }
-        return false
-    }
-
     /// Feeds the next bytes. Returns the outcome and how many bytes were used: on `.complete`,
     /// bytes after that belong to no request (the connection must not be reused).
     mutating func feed(_ input: UnsafeRawBufferPointer) -> (outcome: Outcome, consumed: Int) {
@@ -75,30 +70,24 @@ struct ResponseParser {
             case .done: return (.complete, at)
             case .failed: return (.failed(failure), at)
             case .body(let remaining):
-                let n = min(remaining, count - at)
-                body.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[at..<(at + n)]))
-                at += n
-                if remaining - n == 0 {
-                    state = .done
-                } else {
-                    state = .body(remaining: remaining - n)
+                let left = copyBody(input, at: &at, remaining: remaining)
+                guard left == 0 else {
+                    state = .body(remaining: left)
                     return (.needMore, at)
                 }
+                state = .done
             case .untilClose:
                 let n = count - at
                 if body.count + n > maxBodyBytes { return (failTooLarge(), at) }
                 body.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[at..<count]))
                 return (.needMore, count)
             case .chunkData(let remaining):
-                let n = min(remaining, count - at)
-                body.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[at..<(at + n)]))
-                at += n
-                if remaining - n == 0 {
-                    state = .chunkDataEnd
-                } else {
-                    state = .chunkData(remaining: remaining - n)
+                let left = copyBody(input, at: &at, remaining: remaining)
+                guard left == 0 else {
+                    state = .chunkData(remaining: left)
                     return (.needMore, at)
                 }
+                state = .chunkDataEnd
             case .statusLine, .headers, .chunkSize, .chunkDataEnd, .trailers:
                 // One line: parsed in place when it is whole in this input, else collected.
                 let start = at
@@ -121,6 +110,15 @@ struct ResponseParser {
                 }
             }
         }
+    }
+
+    /// Appends up to `remaining` body bytes from `input` at `at` (advancing it); returns how many
+    /// are still owed.
+    private mutating func copyBody(_ input: UnsafeRawBufferPointer, at: inout Int, remaining: Int) -> Int {
+        let n = min(remaining, input.count - at)
+        body.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[at..<(at + n)]))
+        at += n
+        return remaining - n
     }
 
     /// The connection closed. A body read until close ends here; anything else is cut short.
