@@ -369,8 +369,12 @@ final class ServeProcess {
         return directory
     }
 
-    /// Starts `serve --config <directory>/gateway.yaml`; `run` numbers its output files.
-    init(directory: String, run: Int, environment: [String: String] = ServeProcess.environment()) throws {
+    /// Starts `serve --config <directory>/gateway.yaml`; `run` numbers its output files. With
+    /// `openFileLimit`, through `sh` after `ulimit -n` (soft and hard: `serve` cannot raise it).
+    init(
+        directory: String, run: Int, environment: [String: String] = ServeProcess.environment(),
+        openFileLimit: Int? = nil
+    ) throws {
         self.directory = directory
         stdoutPath = directory + "/serve-\(run).stdout"
         stderrPath = directory + "/serve-\(run).stderr"
@@ -380,8 +384,14 @@ final class ServeProcess {
             outputs.append(try FileHandle(forWritingTo: URL(fileURLWithPath: path)))
         }
         self.outputs = outputs
-        process.executableURL = URL(fileURLWithPath: Paths.binary)
-        process.arguments = ["serve", "--config", directory + "/gateway.yaml"]
+        let arguments = ["serve", "--config", directory + "/gateway.yaml"]
+        if let openFileLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(openFileLimit) && exec \"$0\" \"$@\"", Paths.binary] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Paths.binary)
+            process.arguments = arguments
+        }
         process.environment = environment
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = outputs[0]

@@ -183,6 +183,60 @@ import Upstream
         #expect(try client.readResponse().text == "now /now/after-rest")
     }
 
+    @Test func theDescriptorCeilingKeepsTheReserveAndAtLeastHalfForClients() {
+        #expect(LaneAcceptor.ceiling(limit: 1024, reserve: 192) == 832)
+        #expect(LaneAcceptor.ceiling(limit: 65536, reserve: 192) == 65344)
+        // A reserve larger than half the limit: clients still get half.
+        #expect(LaneAcceptor.ceiling(limit: 256, reserve: 192) == 128)
+        #expect(LaneAcceptor.ceiling(limit: 256, reserve: 10_000) == 128)
+        #expect(LaneAcceptor.ceiling(limit: 1024, reserve: 0) == 1024)
+        #expect(LaneAcceptor.ceiling(limit: 1024, reserve: -5) == 1024)
+        // Limits beyond what a descriptor number can be (RLIM_INFINITY) stay in range.
+        #expect(LaneAcceptor.ceiling(limit: UInt64.max, reserve: 128) == Int32.max - 128)
+        #expect(LaneAcceptor.ceiling(limit: 0, reserve: 128) == 0)
+    }
+
+    /// A client whose descriptor lands at or above the ceiling (the reserve for upstream
+    /// connections and the audit log is being eaten into) is closed at once, counted and
+    /// reported (once, not per client); once descriptors are low again clients
+    /// are served. The high descriptor is made with `F_DUPFD` from a real accepted one, so the
+    /// process never runs short itself (libdispatch would crash it).
+    @Test func aClientAboveTheDescriptorCeilingIsClosedAndReported() async throws {
+        let high = Atomic<Bool>(false)
+        let reported = Mutex<[Int]>([])
+        let transport = CurlTransport(options: TransportOptions(maxConnectionsPerHost: 8), lanes: 2)
+        // A reserve larger than any limit: the ceiling is half the soft limit.
+        let ceiling = LaneAcceptor.ceiling(limit: DescriptorLimit.current().soft, reserve: Int(Int32.max))
+        let server = HTTPServer(
+            options: ServerOptions(port: 0, threads: 2, descriptorReserve: Int(Int32.max)), handler: MixedHandler(),
+            onAbandoned: nil, onDescriptorsLow: { refused in reported.withLock { $0.append(refused) } },
+            lanes: transport,
+            accept: { listenFD, address, length in
+                let (fd, error) = LaneAcceptor.system(listenFD, &address, &length)
+                guard fd >= 0, high.load(ordering: .relaxed) else { return (fd, error) }
+                let moved = fcntl(fd, F_DUPFD_CLOEXEC, ceiling)
+                close(fd)
+                return moved >= 0 ? (moved, 0) : (-1, errno)
+            })
+        try server.start()
+        defer { server.stop(timeoutSeconds: 2) }
+        high.store(true, ordering: .relaxed)
+        for i in 0..<3 {
+            let refused = try RawHTTPConnection(port: server.port, timeoutSeconds: 5)
+            refused.write("GET /now/refused/\(i) HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect((try? refused.readResponse()) == nil, "a client above the ceiling was served")
+        }
+        #expect(server.connectionsRefusedForDescriptors == 3)
+        // Told once (the first refusal), not per client: at most every ten seconds.
+        #expect(reported.withLock { $0 } == [1])
+        #expect(server.connectionsPerDaemon.reduce(0, +) == 0)
+        high.store(false, ordering: .relaxed)
+        let served = try RawHTTPConnection(port: server.port, timeoutSeconds: 5)
+        served.write("GET /now/after HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try served.readResponse().text == "now /now/after")
+        #expect(server.connectionsRefusedForDescriptors == 3)
+    }
+
     @Test func recordsWrittenInlineAndByTheWriterThreadFormOneChain() async throws {
         let dir = NSTemporaryDirectory() + "agw-lane-audit-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: dir) }

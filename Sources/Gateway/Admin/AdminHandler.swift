@@ -6,7 +6,7 @@ struct AdminHandler: HTTPHandler {
     let holder: RuntimeHolder
     let audit: AuditWriter
     let metrics: GatewayMetrics
-    let connections: @Sendable () -> (open: Int, suspended: Int)
+    let connections: @Sendable () -> (open: Int, suspended: Int, refusedForDescriptors: Int)
     var cluster: GatewayCluster? = nil
 
     func respond(to request: ServerRequest) async -> ServerResponse {
@@ -31,11 +31,11 @@ struct AdminHandler: HTTPHandler {
             for (pool, scheduler) in holder.current.dispatcher.schedulers.sorted(by: { $0.key < $1.key }) {
                 for c in MethodClass.allCases { depths.append((pool, c.rawValue, scheduler.depth(c))) }
             }
-            let (open, suspended) = connections()
+            let (open, suspended, refused) = connections()
             let text =
                 metrics.render(
                     audit: audit.counters, auditHealthy: audit.isHealthy, queueDepths: depths, openConnections: open,
-                    suspendedRequests: suspended) + ClusterMetrics.render(cluster)
+                    suspendedRequests: suspended, refusedForDescriptors: refused) + ClusterMetrics.render(cluster)
             return ServerResponse(
                 status: 200, headers: HeaderList([("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]),
                 body: Array(text.utf8))

@@ -91,7 +91,8 @@ public final class GatewayInstance: Sendable {
         var options = ServerOptions(
             address: listen.address, port: listen.port, connectionLimit: listen.connectionLimit,
             threads: listen.threads,
-            maxBodyBytes: listen.maxBodyBytes, idleTimeoutSeconds: listen.idleTimeoutSeconds)
+            maxBodyBytes: listen.maxBodyBytes, idleTimeoutSeconds: listen.idleTimeoutSeconds,
+            descriptorReserve: config.upstream.maxConnectionsPerHost + 128)
         if let tls = listen.tls {
             guard let key = try? String(contentsOfFile: tls.keyFile, encoding: .utf8),
                 let cert = try? String(contentsOfFile: tls.certificateFile, encoding: .utf8)
@@ -104,6 +105,7 @@ public final class GatewayInstance: Sendable {
             options.tlsCertificatePEM = cert
         }
         let auditForAbandoned = audit
+        let reserve = options.descriptorReserve
         self.server = HTTPServer(
             options: options,
             handler: Pipeline(
@@ -122,6 +124,11 @@ public final class GatewayInstance: Sendable {
                 record.totalMs = (MonotonicClock.now() - abandoned.receivedAt) * 1000
                 record.note = abandoned.reason
                 auditForAbandoned.appendDetached(record)
+            },
+            onDescriptorsLow: { refused in
+                logger.warning(
+                    "closing new clients: fewer than \(reserve) open-file descriptors left for upstream connections and the audit log (\(refused) closed so far); raise the open-file limit (systemd: LimitNOFILE=) or lower listen.connectionLimit"
+                )
             }, lanes: transport)
         if let adminConfig = config.admin {
             let server = self.server
@@ -129,7 +136,9 @@ public final class GatewayInstance: Sendable {
                 options: ServerOptions(address: adminConfig.address, port: adminConfig.port, threads: 1),
                 handler: AdminHandler(
                     holder: holder, audit: audit, metrics: metrics,
-                    connections: { (server.openConnections, server.suspendedRequests) }, cluster: cluster))
+                    connections: {
+                        (server.openConnections, server.suspendedRequests, server.connectionsRefusedForDescriptors)
+                    }, cluster: cluster))
         } else {
             self.admin = nil
         }

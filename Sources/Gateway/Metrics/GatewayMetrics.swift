@@ -156,7 +156,7 @@ public final class GatewayMetrics: Sendable {
     /// The exposition text: registry metrics, then values read now from their owners.
     func render(
         audit: AuditWriter.Counters, auditHealthy: Bool, queueDepths: [(pool: String, methodClass: String, depth: Int)],
-        openConnections: Int, suspendedRequests: Int
+        openConnections: Int, suspendedRequests: Int, refusedForDescriptors: Int = 0
     ) -> String {
         var text = registry.emitToString()
         func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, Double)]) {
@@ -174,6 +174,10 @@ public final class GatewayMetrics: Sendable {
             "agw_queue_depth", "gauge", "Requests waiting for an upstream rate-limit slot.",
             queueDepths.map { ("{pool=\"\($0.pool)\",class=\"\($0.methodClass)\"}", Double($0.depth)) })
         metric("agw_connections_open", "gauge", "Open client connections.", [("", Double(openConnections))])
+        metric(
+            "agw_connections_refused_descriptors_total", "counter",
+            "Clients closed at once because too few open-file descriptors were left for upstream connections and the audit log.",
+            [("", Double(refusedForDescriptors))])
         metric(
             "agw_requests_suspended", "gauge", "Requests in flight (connection suspended).",
             [("", Double(suspendedRequests))])

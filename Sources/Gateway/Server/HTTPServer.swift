@@ -16,13 +16,16 @@ public struct ServerOptions: Sendable {
     /// 32 KiB (libmicrohttpd's default): MHD zeroes the whole pool between keep-alive requests,
     /// and at 64 KiB that memset was a visible share of the forwarding profile.
     public var connectionMemoryLimit: Int
+    /// Descriptors kept free of clients (upstream connections, audit segments, the runtime's):
+    /// a client whose descriptor would eat into them is closed at once (`LaneAcceptor`).
+    public var descriptorReserve: Int
     public var tlsKeyPEM: String?
     public var tlsCertificatePEM: String?
 
     public init(
         address: String = "127.0.0.1", port: Int = 0, connectionLimit: Int = 10000, threads: Int = 2,
         maxBodyBytes: Int = 1 << 20, idleTimeoutSeconds: Int = 60, connectionMemoryLimit: Int = 32 << 10,
-        tlsKeyPEM: String? = nil, tlsCertificatePEM: String? = nil
+        descriptorReserve: Int = 128, tlsKeyPEM: String? = nil, tlsCertificatePEM: String? = nil
     ) {
         self.address = address
         self.port = port
@@ -31,6 +34,7 @@ public struct ServerOptions: Sendable {
         self.maxBodyBytes = maxBodyBytes
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.connectionMemoryLimit = connectionMemoryLimit
+        self.descriptorReserve = descriptorReserve
         self.tlsKeyPEM = tlsKeyPEM
         self.tlsCertificatePEM = tlsCertificatePEM
     }
@@ -66,6 +70,7 @@ public final class HTTPServer: Sendable {
     private let lanes: (any LaneHost)?
     /// Told about requests that never reached the handler (so the gateway can audit them too).
     private let onAbandoned: (@Sendable (AbandonedRequest) -> Void)?
+    private let onDescriptorsLow: (@Sendable (Int) -> Void)?
     private let options: ServerOptions
     /// Invariant: written once in `start()` before any callback can run, emptied in `stop()` after
     /// the daemons have stopped; MHD callbacks only run between the two.
@@ -80,6 +85,11 @@ public final class HTTPServer: Sendable {
         let acceptor: LaneAcceptor
     }
 
+    /// With lanes: clients closed at once because too few descriptors were left
+    /// (`ServerOptions.descriptorReserve`).
+    public var connectionsRefusedForDescriptors: Int {
+        listener.withLock { $0?.acceptor.refusedForDescriptors.load(ordering: .relaxed) ?? 0 }
+    }
     /// With lanes: how many turns the acceptor has taken (for tests).
     var acceptorTurns: Int { listener.withLock { $0?.acceptor.turns.load(ordering: .relaxed) ?? 0 } }
     private let counters = Mutex(Counters())
@@ -114,21 +124,26 @@ public final class HTTPServer: Sendable {
     /// How the lanes' acceptor takes a client off the socket (`accept4`; tests put in failures).
     private let accept: LaneAcceptor.Accept
 
+    /// `onDescriptorsLow` is told (at most every `LaneAcceptor.warnEverySeconds`, with the count so
+    /// far) when clients are being closed to keep `descriptorReserve` free.
     public convenience init(
         options: ServerOptions, handler: any HTTPHandler, onAbandoned: (@Sendable (AbandonedRequest) -> Void)? = nil,
-        lanes: (any LaneHost)? = nil
+        onDescriptorsLow: (@Sendable (_ refusedSoFar: Int) -> Void)? = nil, lanes: (any LaneHost)? = nil
     ) {
         self.init(
-            options: options, handler: handler, onAbandoned: onAbandoned, lanes: lanes, accept: LaneAcceptor.system)
+            options: options, handler: handler, onAbandoned: onAbandoned, onDescriptorsLow: onDescriptorsLow,
+            lanes: lanes, accept: LaneAcceptor.system)
     }
 
     init(
         options: ServerOptions, handler: any HTTPHandler, onAbandoned: (@Sendable (AbandonedRequest) -> Void)?,
-        lanes: (any LaneHost)?, accept: @escaping LaneAcceptor.Accept
+        onDescriptorsLow: (@Sendable (_ refusedSoFar: Int) -> Void)? = nil, lanes: (any LaneHost)?,
+        accept: @escaping LaneAcceptor.Accept
     ) {
         self.options = options
         self.handler = handler
         self.onAbandoned = onAbandoned
+        self.onDescriptorsLow = onDescriptorsLow
         self.lanes = lanes
         self.accept = accept
     }
@@ -174,7 +189,11 @@ public final class HTTPServer: Sendable {
             close(listenFD)
             throw error
         }
-        let acceptor = LaneAcceptor(listenFD: listenFD, daemons: started.map(\.context), accept: accept)
+        let acceptor = LaneAcceptor(
+            listenFD: listenFD, daemons: started.map(\.context),
+            descriptorCeiling: LaneAcceptor.ceiling(
+                limit: DescriptorLimit.current().soft, reserve: options.descriptorReserve),
+            onDescriptorsLow: onDescriptorsLow, accept: accept)
         let acceptorGuests = (0..<count).map { index in
             lanes.guest(fd: listenFD) { acceptor.acceptWaiting(guest: index) }
         }

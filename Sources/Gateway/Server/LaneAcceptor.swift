@@ -25,6 +25,15 @@ final class LaneAcceptor: Sendable {
     private let guests = Mutex<[LaneGuest]>([])
     /// Turns taken, for tests: a lane must not spin on a socket it cannot accept from.
     let turns = Atomic<Int>(0)
+    /// Clients closed at once because their descriptor was at or above `descriptorCeiling`.
+    let refusedForDescriptors = Atomic<Int>(0)
+    /// The lowest descriptor number a client may not have. The kernel hands out the lowest free
+    /// number, so a client that gets one at or above this leaves fewer than (limit − ceiling)
+    /// descriptors for everything else: upstream connections, audit segments, the runtime's own.
+    /// Running those out is worse than refusing a client (libdispatch aborts the process when
+    /// its thread monitor cannot open its `/proc` files; an audit segment that cannot be opened
+    /// stops all traffic), so such a client is closed at once, as one over the connection limit.
+    let descriptorCeiling: Int32
 
     /// Clients accepted per turn before the lane gets on with its other work.
     static let batch = 16
@@ -45,11 +54,31 @@ final class LaneAcceptor: Sendable {
 
     private let accept: Accept
 
-    init(listenFD: Int32, daemons: [DaemonContext], accept: @escaping Accept = LaneAcceptor.system) {
+    /// Told, at most every `warnEverySeconds`, how many clients were closed for descriptors so far.
+    private let onDescriptorsLow: (@Sendable (Int) -> Void)?
+    /// When `onDescriptorsLow` was last told (monotonic seconds; 0: never).
+    private let lastWarned = Mutex<Double>(0)
+    static let warnEverySeconds = 10.0
+
+    init(
+        listenFD: Int32, daemons: [DaemonContext], descriptorCeiling: Int32 = .max,
+        onDescriptorsLow: (@Sendable (Int) -> Void)? = nil, accept: @escaping Accept = LaneAcceptor.system
+    ) {
         precondition(!daemons.isEmpty, "an acceptor needs a daemon")
         self.listenFD = listenFD
         self.daemons = daemons
+        self.descriptorCeiling = descriptorCeiling
+        self.onDescriptorsLow = onDescriptorsLow
         self.accept = accept
+    }
+
+    /// The ceiling for a process whose soft limit is `limit`, keeping `reserve` descriptors for
+    /// everything but clients; at least half the limit goes to clients, so a small limit with a
+    /// large reserve still serves.
+    static func ceiling(limit: UInt64, reserve: Int) -> Int32 {
+        let limit = min(limit, UInt64(Int32.max))
+        let kept = min(UInt64(max(0, reserve)), limit / 2)
+        return Int32(limit - kept)
     }
 
     /// Guests made with `acceptWaiting(guest:)` as their `run`, in the same order.
@@ -59,7 +88,8 @@ final class LaneAcceptor: Sendable {
     /// waiting, at most `batch`. Returns how soon (ms) to run again without the socket becoming
     /// readable: 0 when clients are left, -1 when none are. Out of descriptors (EMFILE and the
     /// like), the clients are left in the backlog and the lane stops polling the socket for
-    /// `restMs` (it stays readable: polled, it would spin the lane), as libmicrohttpd does.
+    /// `restMs` (it stays readable: polled, it would spin the lane), as libmicrohttpd does. A
+    /// client whose descriptor eats into the reserve (`descriptorCeiling`) is closed at once.
     func acceptWaiting(guest: Int) -> Int {
         turns.add(1, ordering: .relaxed)
         for _ in 0..<Self.batch {
@@ -73,13 +103,33 @@ final class LaneAcceptor: Sendable {
                 case EINTR, ECONNABORTED, EPROTO: continue
                 // EMFILE, ENFILE, ENOBUFS, ENOMEM: clients wait in the backlog until a descriptor frees.
                 default:
-                    guests.withLock { $0.indices.contains(guest) ? $0[guest] : nil }?.rest()
+                    rest(guest)
                     return Self.restMs
                 }
+            }
+            if fd >= descriptorCeiling {
+                close(fd)
+                let refused = refusedForDescriptors.add(1, ordering: .relaxed).newValue
+                if let onDescriptorsLow {
+                    let now = MonotonicClock.now()
+                    let due = lastWarned.withLock { last in
+                        guard last == 0 || now - last >= Self.warnEverySeconds else { return false }
+                        last = now
+                        return true
+                    }
+                    if due { onDescriptorsLow(refused) }
+                }
+                // Closed, so nothing is left in the backlog for it: no rest needed (as for a
+                // client over the connection limit, which libmicrohttpd closes).
+                continue
             }
             leastLoaded().enqueue(AcceptedClient(fd: fd, address: address, length: length))
         }
         return 0
+    }
+
+    private func rest(_ guest: Int) {
+        guests.withLock { $0.indices.contains(guest) ? $0[guest] : nil }?.rest()
     }
 
     /// The daemon with the fewest connections, open or waiting to be added.
