@@ -6,7 +6,7 @@ import Upstream
 
 /// Keys and policies end to end: a scoped key reaches exactly what its policy names, by any
 /// spelling of target, method or headers; the recording upstream sees none of the rest.
-@Suite(.serialized) struct AccessControlTests {
+@Suite(.serialized, .offThePool) struct AccessControlTests {
     static let policies = """
         policies:
           all:

@@ -5,7 +5,7 @@ import Testing
 @testable import Gateway
 
 /// The audit chain and its writer, on a real directory.
-@Suite(.serialized) struct AuditLogTests {
+@Suite(.serialized, .offThePool) struct AuditLogTests {
     let key = Array("audit-test-key-0123456789".utf8)
 
     func tempDir() throws -> String {

@@ -4,7 +4,7 @@ import Testing
 @testable import Gateway
 
 /// The audit trail end to end: every response status path leaves exactly the expected records.
-@Suite(.serialized) struct AuditTrailTests {
+@Suite(.serialized, .offThePool) struct AuditTrailTests {
     func records(_ gateway: TestGateway) -> [[String: Any]] {
         // Records are written before each answer; reading now sees them all.
         AuditQuery().run(directory: gateway.directory + "/audit").map(\.object)

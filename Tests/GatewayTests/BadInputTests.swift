@@ -6,7 +6,7 @@ import Upstream
 
 /// Bad input from clients and upstreams: each gets a clear error or a clean close, the process
 /// keeps serving, and no request state leaks (asserted on the live-request counter).
-@Suite(.serialized) struct BadInputTests {
+@Suite(.serialized, .offThePool) struct BadInputTests {
 
     /// Waits (bounded) until the server holds no request state, then reports the count.
     func settledLiveRequests(_ server: HTTPServer) async -> Int {

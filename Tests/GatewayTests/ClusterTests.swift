@@ -6,7 +6,7 @@ import Upstream
 
 /// Several replicas sharing rate slots and idempotency records through a real `redis-server`,
 /// in front of one simulator (Astro's limits, per token, whatever the replica count).
-@Suite(.serialized) struct ClusterTests {
+@Suite(.serialized, .offThePool) struct ClusterTests {
     static let astroLimits = "{ GET: 25, POST: 10, DELETE: 5 }"
 
     static func clusterYAML(_ redis: RedisServer, replicas: Int, probe: Double = 0.5) -> String {

@@ -10,7 +10,7 @@ import Upstream
 /// mixed load, then restarted on the same directory. After every kill the audit chain verifies
 /// (a torn tail at most), every write the upstream received has a durable intent record, every
 /// answer a client received has its record, and the next run serves traffic.
-@Suite(.serialized) struct CrashSafetyTests {
+@Suite(.serialized, .offThePool) struct CrashSafetyTests {
     /// Kills per test run. Each costs a process start (~0.3 s debug build) plus up to 0.7 s of load.
     static let kills = 20
     /// `CRASH_SEED=<n>` replays a failing run exactly (the seed is in every failure message).

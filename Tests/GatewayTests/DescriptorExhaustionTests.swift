@@ -5,7 +5,7 @@ import Testing
 /// for its upstream connections and audit log (clients that would eat into them are closed at
 /// once), so the clients it did take are still answered from Astro, it says why it closes the
 /// others, it does not crash, and it serves new clients once the flood leaves.
-@Suite(.serialized) struct DescriptorExhaustionTests {
+@Suite(.serialized, .offThePool) struct DescriptorExhaustionTests {
     static let policies = """
         policies:
           reader:

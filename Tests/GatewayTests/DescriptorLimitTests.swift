@@ -4,7 +4,7 @@ import Testing
 
 /// `serve` raises the open-file soft limit to the hard one (capped), and knows how many
 /// descriptors a configuration may need.
-@Suite(.serialized) struct DescriptorLimitTests {
+@Suite(.serialized, .offThePool) struct DescriptorLimitTests {
     @Test func theSoftLimitIsRaisedToTheHardOneWithinTheCeiling() {
         let start = DescriptorLimit.current()
         // Lower the soft limit a little (never below what is open: only new descriptors count),

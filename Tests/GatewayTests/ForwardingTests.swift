@@ -6,7 +6,7 @@ import Upstream
 /// End-to-end over real sockets: client → gateway → recording upstream.
 /// The tests of what crosses in each direction run with both clients that can carry a plain
 /// `http://` upstream: the lanes' own (`builtin`, the default) and libcurl (which carries Astro).
-@Suite(.serialized) struct ForwardingTests {
+@Suite(.serialized, .offThePool) struct ForwardingTests {
     static let clients = ["builtin", "libcurl"]
 
     static func yaml(_ client: String) -> String { "  plainHTTPClient: \(client)\n" }

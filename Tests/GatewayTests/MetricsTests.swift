@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `/metrics` parses as Prometheus text and its counters match the traffic sent.
-@Suite(.serialized) struct MetricsTests {
+@Suite(.serialized, .offThePool) struct MetricsTests {
     struct Sample {
         let name: String
         let labels: [String: String]

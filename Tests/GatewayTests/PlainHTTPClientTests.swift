@@ -9,7 +9,7 @@ import Upstream
 /// libcurl on the same upstreams: callers must see the same answers and the same errors from
 /// both (the gateway's retry and "may have reached Astro" decisions rest on them), connections
 /// are kept alive and capped, a stale one is retried once, and nothing leaks.
-@Suite(.serialized) struct PlainHTTPClientTests {
+@Suite(.serialized, .offThePool) struct PlainHTTPClientTests {
     static func transport(plain: Bool, cap: Int = 8, lanes: Int = 1, maxResponseBytes: Int = 1 << 20) -> CurlTransport {
         CurlTransport(
             options: TransportOptions(
@@ -302,7 +302,7 @@ import Upstream
         // Warm up (first connections, lazily made buffers) before counting.
         for server in servers { _ = await Self.get(transport, server.baseURL + "/warm") }
         try await Task.sleep(for: .milliseconds(200))
-        let transfersBefore = CurlTransport.transfersAlive
+        let transfersBefore = transport.transfersAlive
         let descriptorsBefore = Self.openDescriptors()
         await withTaskGroup(of: Void.self) { group in
             for worker in 0..<8 {
@@ -321,10 +321,10 @@ import Upstream
                 }
             }
         }
-        for _ in 0..<200 where CurlTransport.transfersAlive != transfersBefore {
+        for _ in 0..<200 where transport.transfersAlive != transfersBefore {
             try await Task.sleep(for: .milliseconds(10))
         }
-        #expect(CurlTransport.transfersAlive == transfersBefore)
+        #expect(transport.transfersAlive == transfersBefore)
         // Kept connections (at most the cap per server) may stay open; nothing beyond them.
         let descriptorsAfter = Self.openDescriptors()
         #expect(descriptorsAfter <= descriptorsBefore + 4 * servers.count, "\(descriptorsBefore) → \(descriptorsAfter)")

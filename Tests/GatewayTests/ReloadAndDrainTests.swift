@@ -6,7 +6,7 @@ import Testing
 @testable import Gateway
 
 /// Hot reload and graceful drain, in-process and through a real `serve` process with signals.
-@Suite(.serialized) struct ReloadAndDrainTests {
+@Suite(.serialized, .offThePool) struct ReloadAndDrainTests {
     @Test func reloadAddsAndRevokesKeysWithoutFailingConcurrentLoad() async throws {
         let upstream = try RecordingUpstream()  // no rate limit: the load is about reload, not pacing
         defer { upstream.stop() }
@@ -171,7 +171,7 @@ enum Paths {
 
 /// Nothing lost at shutdown: every queued write is either sent (and audited) or answered 503
 /// "not sent" (and audited as such).
-@Suite(.serialized) struct DrainTests {
+@Suite(.serialized, .offThePool) struct DrainTests {
     @Test func shutdownDuringABurstOfQueuedWritesLosesNothing() async throws {
         let gateway = try TestGateway.start(upstream: nil, limits: "{ GET: 25, POST: 10, DELETE: 5 }")
         let port = gateway.port

@@ -8,7 +8,7 @@ import Upstream
 /// The secret-leak scan: mixed traffic with known secrets (including errors, denials, wrong and
 /// misplaced credentials, upstream failures and a reload with a key rotation), then every byte the
 /// gateway produced is searched for those secrets in every encoding they could take. Zero hits.
-@Suite(.serialized) struct SecretLeakTests {
+@Suite(.serialized, .offThePool) struct SecretLeakTests {
     static let policies = """
         policies:
           all:

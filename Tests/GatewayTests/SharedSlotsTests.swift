@@ -5,7 +5,7 @@ import Testing
 
 /// The slot script against a real `redis-server`: exact per token, earliest token first, pauses
 /// shared, and two "replicas" (two clients) drawing from one budget.
-@Suite(.serialized) struct SharedSlotsTests {
+@Suite(.serialized, .offThePool) struct SharedSlotsTests {
     func slots(_ redis: RedisServer, prefix: String = "t") -> SharedSlots {
         SharedSlots(
             client: RedisClient(options: RedisOptions(endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port))),

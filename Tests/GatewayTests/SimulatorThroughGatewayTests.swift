@@ -3,7 +3,7 @@ import Gateway
 import Testing
 
 /// The demo path: gateway with `upstream.simulate: true`, real sockets end to end.
-@Suite(.serialized) struct SimulatorThroughGatewayTests {
+@Suite(.serialized, .offThePool) struct SimulatorThroughGatewayTests {
 
     @Test func crudLifecycleThroughTheGateway() throws {
         let gateway = try TestGateway.start(upstream: nil)

@@ -3,7 +3,7 @@ import Gateway
 import Testing
 
 /// Inbound TLS (libmicrohttpd's, GnuTLS in Debian's build) with a private CA made at test time.
-@Suite(.serialized) struct TLSListenerTests {
+@Suite(.serialized, .offThePool) struct TLSListenerTests {
     func run(_ tool: String, _ arguments: [String], in dir: String) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

@@ -7,7 +7,7 @@ import Upstream
 
 /// Traffic control end to end: the real gateway in front of the real simulator (Astro's limits)
 /// or a recording upstream, clients on their own threads.
-@Suite(.serialized) struct TrafficTests {
+@Suite(.serialized, .offThePool) struct TrafficTests {
     static let astroLimits = "{ GET: 25, POST: 10, DELETE: 5 }"
 
     @Test func writeBurstIsPacedUnderAstrosLimitWithNoClientVisible429() async throws {
@@ -111,7 +111,7 @@ func maxInAnyWindow(_ times: [Double], window: Double) -> Int {
 }
 
 /// Idempotent creates end to end.
-@Suite(.serialized) struct IdempotentCreateTests {
+@Suite(.serialized, .offThePool) struct IdempotentCreateTests {
     @Test func repeatsReplayWithoutReachingUpstreamAndMismatchesAre422() async throws {
         let upstream = try RecordingUpstream { request in
             try? await Task.sleep(for: .milliseconds(200))
@@ -159,7 +159,7 @@ func maxInAnyWindow(_ times: [Double], window: Double) -> Int {
 }
 
 /// Per-policy caps: a policy may use only part of its pool's limit.
-@Suite(.serialized) struct PolicyCapTests {
+@Suite(.serialized, .offThePool) struct PolicyCapTests {
     @Test func aCappedPolicyStaysUnderItsCapWhileOthersUseTheRest() async throws {
         let times = Recorder()
         let upstream = try RecordingUpstream { request in

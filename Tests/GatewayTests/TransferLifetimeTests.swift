@@ -7,7 +7,7 @@ import Upstream
 /// Reads are forwarded with completions that hold each other (a request's `Cancellation` holds
 /// its transfer, the transfer's completion holds the cancellation): whatever happens to the
 /// requests, every transfer must be released once traffic stops.
-@Suite(.serialized) struct TransferLifetimeTests {
+@Suite(.serialized, .offThePool) struct TransferLifetimeTests {
     @Test func everyTransferIsReleasedWhateverTheRequestsFate() async throws {
         let upstream = try RecordingUpstream { request in
             try? await Task.sleep(for: .milliseconds(request.rawTarget.contains("slow") ? 400 : 50))
@@ -17,10 +17,9 @@ import Upstream
         defer { upstream.stop() }
         let gateway = try TestGateway.start(upstream: upstream.baseURL)
         defer { gateway.stop() }
-        // The counter is process-wide: let transfers of earlier tests (their gateways stopped,
-        // their calls bounded by timeouts) finish first, so the baseline is ours.
-        for _ in 0..<200 where CurlTransport.transfersAlive > 0 { try await Task.sleep(for: .milliseconds(50)) }
-        let baseline = CurlTransport.transfersAlive
+        // Counted per transport: this gateway's transfers only.
+        let transport = try #require(gateway.instance.runtime.transport as? CurlTransport)
+        let baseline = transport.transfersAlive
         let port = gateway.port
         let auth = gateway.auth
         let finished: [Bool] = await concurrently(71) { i -> Bool in
@@ -43,13 +42,12 @@ import Upstream
         }
         #expect(finished.count == 71)
         // The left requests' calls finish upstream (400 ms) and the watcher notices within 100 ms.
-        var alive = CurlTransport.transfersAlive
+        var alive = transport.transfersAlive
         for _ in 0..<60 where alive > baseline {
             try await Task.sleep(for: .milliseconds(50))
-            alive = CurlTransport.transfersAlive
+            alive = transport.transfersAlive
         }
-        // At most the baseline: a straggler of an earlier test may still end meanwhile.
-        #expect(alive <= baseline, "transfers still alive after the traffic stopped: \(alive - baseline)")
+        #expect(alive == baseline, "transfers still alive after the traffic stopped: \(alive - baseline)")
         #expect(upstream.received.count >= 20 + 5 + 1, "the traffic reached the upstream")
     }
 }

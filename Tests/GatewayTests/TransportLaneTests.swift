@@ -7,7 +7,7 @@ import Upstream
 
 /// The listener hosted on transport lanes (external-mode daemons run by the lanes' threads), and
 /// the audit log written by whichever thread finds it free.
-@Suite(.serialized) struct TransportLaneTests {
+@Suite(.serialized, .offThePool) struct TransportLaneTests {
     @Test(arguments: [(1, 2, 1), (8, 2, 2), (3, 4, 3), (8, 1, 1)])
     func theConnectionCapIsSplitNeverExceeded(cap: Int, requested: Int, lanes: Int) {
         let transport = CurlTransport(options: TransportOptions(maxConnectionsPerHost: cap), lanes: requested)

@@ -9,7 +9,7 @@ import Testing
 /// most once, and that every request has its audit records (the chain verifies).
 /// Configured with `upstream.timeoutSeconds: 1` and `queue.maxWaitSeconds: 2`; docs/operations.md
 /// has the table ("What clients see when Astro misbehaves").
-@Suite(.serialized) struct UpstreamFaultTests {
+@Suite(.serialized, .offThePool) struct UpstreamFaultTests {
 
     @Test func connectionRefused() throws {
         let h = try FaultHarness.start(.refused)

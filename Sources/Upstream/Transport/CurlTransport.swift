@@ -51,9 +51,11 @@ public final class CurlTransport: UpstreamSending {
 
     private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
 
-    /// Transfers that exist right now, in this process (leak tests: it must return to its
-    /// baseline once traffic stops, whatever the requests' fates).
-    public static var transfersAlive: Int { Transfer.alive.load(ordering: .relaxed) }
+    /// Transfers of this transport that exist right now (leak tests: it must return to zero once
+    /// traffic stops, whatever the requests' fates). Counted per transport, not per process, so
+    /// tests running side by side do not see each other's.
+    public var transfersAlive: Int { alive.count.load(ordering: .relaxed) }
+    private let alive = TransferCount()
 
     /// `lanes` threads (at most `maxConnectionsPerHost` of them), each with its own multi handle:
     /// the per-host connection cap is split between them, so together they never open more.
@@ -105,7 +107,7 @@ public final class CurlTransport: UpstreamSending {
         _ request: UpstreamRequest, cancellation: Cancellation,
         completion: @escaping @Sendable (Result<UpstreamResponse, TransportError>) -> Void
     ) {
-        let transfer = Transfer(request: request, options: options, completion: completion)
+        let transfer = Transfer(request: request, options: options, count: alive, completion: completion)
         if PlainRequest.isSendable(method: request.method) { transfer.plainTarget = plainTarget(for: request.url) }
         let lane = lanes.first(where: \.isCurrentThread) ?? lanes[nextLaneIndex()]
         lane.submit(transfer)
@@ -144,6 +146,11 @@ public final class CurlTransport: UpstreamSending {
     }
 }
 
+/// How many of a transport's transfers exist.
+final class TransferCount: Sendable {
+    let count = Atomic<Int>(0)
+}
+
 /// One transfer: its easy handle, header list, and the bytes received so far.
 ///
 /// Invariant behind `@unchecked Sendable`: after submission, every field is touched only by its
@@ -164,22 +171,24 @@ final class Transfer: @unchecked Sendable {
     /// never finished.
     private let completion: Mutex<(@Sendable (Result<UpstreamResponse, TransportError>) -> Void)?>
 
-    static let alive = Atomic<Int>(0)
+    /// The owning transport's count of live transfers (a transfer may outlive its transport).
+    private let count: TransferCount
 
     init(
-        request: UpstreamRequest, options: TransportOptions,
+        request: UpstreamRequest, options: TransportOptions, count: TransferCount,
         completion: @escaping @Sendable (Result<UpstreamResponse, TransportError>) -> Void
     ) {
-        Self.alive.add(1, ordering: .relaxed)
+        count.count.add(1, ordering: .relaxed)
         self.request = request
         self.options = options
+        self.count = count
         self.completion = Mutex(completion)
     }
 
     deinit {
         if let easy { curl_easy_cleanup(easy) }
         free(headerList)
-        Self.alive.subtract(1, ordering: .relaxed)
+        count.count.subtract(1, ordering: .relaxed)
     }
 
     func finish(_ result: Result<UpstreamResponse, TransportError>) {
