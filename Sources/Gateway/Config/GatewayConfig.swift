@@ -354,15 +354,27 @@ public struct GatewayConfig: Sendable {
         -> [String: [(id: String, secret: String)]]
     {
         var out: [String: [(id: String, secret: String)]] = [:]
-        for (name, pool) in upstream.pools {
-            out[name] = try pool.tokens.map { token in
+        // Where each org token was first seen: Astro's limits are per token, so one token listed
+        // twice would be paced twice (each entry at the full limit) and together exceed them.
+        var seen: [String: (pool: String, id: String)] = [:]
+        for name in upstream.pools.keys.sorted() {
+            out[name] = try upstream.pools[name]!.tokens.map { token in
+                let keyPath = "upstream.pools.\(name).tokens[id=\(token.id)]"
+                let secret: String
                 do {
-                    return (token.id, try token.secret.resolve(environment: environment))
+                    secret = try token.secret.resolve(environment: environment)
                 } catch {
-                    throw ConfigError(
-                        file: file, line: nil, keyPath: "upstream.pools.\(name).tokens[id=\(token.id)]",
-                        message: "\(error)")
+                    throw ConfigError(file: file, line: nil, keyPath: keyPath, message: "\(error)")
                 }
+                if let first = seen[secret] {
+                    throw ConfigError(
+                        file: file, line: nil, keyPath: keyPath,
+                        message:
+                            "holds the same org token as upstream.pools.\(first.pool).tokens[id=\(first.id)]: Astro's rate limits are per token, and each entry is paced on its own, so together they would exceed them; list each token once (give each pool its own tokens)"
+                    )
+                }
+                seen[secret] = (name, token.id)
+                return (token.id, secret)
             }
         }
         return out
