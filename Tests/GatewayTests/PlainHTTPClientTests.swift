@@ -63,6 +63,14 @@ import Upstream
             "chunked",
             answer("HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n")
         ),
+        // Trailer fields are dropped by both clients, never turned into headers (a trailer must
+        // not override a header the answer was framed or typed with).
+        (
+            "chunked with trailers",
+            answer(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + "2\r\n{}\r\n0\r\nX-Trailer: t\r\nContent-Type: text/html\r\n\r\n")
+        ),
         ("until close", answer("HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\nuntil the end")),
         ("hop-by-hop kept", answer("HTTP/1.1 200 OK\r\nConnection: X-Hop\r\nX-Hop: 1\r\nContent-Length: 2\r\n\r\nok")),
         ("garbage", answer("HELLO THERE\r\n\r\n")),

@@ -166,6 +166,9 @@ final class Transfer: @unchecked Sendable {
     var responseHeaders = HeaderList()
     var responseBody: [UInt8] = []
     var tooLarge = false
+    /// The blank line after the current answer's header fields has passed: field lines from now
+    /// on are trailers (after a chunked body), which libcurl hands to the header callback too.
+    var headerBlockEnded = false
     /// Taken (and so released) when called: the caller's closure may hold the `Cancellation`
     /// that holds this transfer, and dropping it breaks that cycle even if the cancellation is
     /// never finished.
@@ -319,8 +322,18 @@ final class Transfer: @unchecked Sendable {
             if bytes.starts(with: "HTTP/".utf8) {
                 // A new status line (an interim 1xx answer came first): start the header list again.
                 transfer.responseHeaders = HeaderList()
+                transfer.headerBlockEnded = false
                 return
             }
+            if bytes.allSatisfy({ $0 == 13 || $0 == 10 }) {
+                transfer.headerBlockEnded = true
+                return
+            }
+            // Trailer fields are dropped, as the built-in client does (RFC 9112 §7.1.2 lets a
+            // recipient that removes the chunked coding discard them): the gateway answers with a
+            // length, and a trailer must not add to or override the header fields the answer was
+            // framed and typed with.
+            guard !transfer.headerBlockEnded else { return }
             guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return }
             func isSpace(_ b: UInt8) -> Bool { b == 32 || b == 9 || b == 10 || b == 13 }
             var start = colon + 1
