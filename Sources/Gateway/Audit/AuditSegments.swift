@@ -25,6 +25,29 @@ public enum AuditSegments {
         String(AuditRecord.timestamp(date).prefix(10))
     }
 
+    /// The UTC day ("2026-11-29") a segment was started on, from its name; nil for another name.
+    /// A segment holds that day's records only: segments rotate when the UTC day changes.
+    static func startDay(_ name: String) -> String? {
+        let digits = Array(name.utf8.dropFirst("audit-".utf8.count).prefix(8))
+        guard isSegmentName(name), digits.count == 8, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        let text = String(decoding: digits, as: UTF8.self)
+        return "\(text.prefix(4))-\(text.dropFirst(4).prefix(2))-\(text.suffix(2))"
+    }
+
+    /// Which of `existing` (oldest first, not counting the segment being started at `now`)
+    /// retention removes: the oldest beyond `retainSegments` (the new one included), and those
+    /// of UTC days more than `retainDays` days before `now`'s. Always a prefix of `existing`.
+    static func expired(_ existing: [String], now: Date, retainSegments: Int?, retainDays: Int?) -> [String] {
+        var count = 0
+        if let keep = retainSegments { count = max(0, existing.count + 1 - keep) }
+        if let days = retainDays {
+            let cutoff = day(now.addingTimeInterval(-Double(days) * 86400))
+            let old = existing.prefix { name in startDay(name).map { $0 < cutoff } ?? false }.count
+            count = max(count, old)
+        }
+        return Array(existing.prefix(count))
+    }
+
     /// The segment files of a directory, oldest first.
     public static func list(_ directory: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter(isSegmentName).sorted()

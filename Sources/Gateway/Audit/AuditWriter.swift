@@ -28,19 +28,22 @@ public final class AuditWriter: Sendable {
         public var fsyncIntervalMs: Int
         public var segmentMaxBytes: Int
         public var retainSegments: Int?
+        /// Segments of UTC days more than this many days before today are removed (nil: kept).
+        public var retainDays: Int?
         /// true: a record that cannot be written fails its request (`onFailure: reject`).
         public var failClosed: Bool
         public var maxPending: Int
 
         public init(
             directory: String, key: [UInt8]?, fsyncIntervalMs: Int = 10, segmentMaxBytes: Int = 64 << 20,
-            retainSegments: Int? = nil, failClosed: Bool = true, maxPending: Int = 65536
+            retainSegments: Int? = nil, retainDays: Int? = nil, failClosed: Bool = true, maxPending: Int = 65536
         ) {
             self.directory = directory
             self.key = key
             self.fsyncIntervalMs = fsyncIntervalMs
             self.segmentMaxBytes = segmentMaxBytes
             self.retainSegments = retainSegments
+            self.retainDays = retainDays
             self.failClosed = failClosed
             self.maxPending = maxPending
         }
@@ -479,10 +482,8 @@ final class WriterCore: @unchecked Sendable {
         }
         let path = options.directory + "/" + name
         let existing = ((try? files.list(options.directory)) ?? []).filter { $0 != name }
-        var removed: [String] = []
-        if let keep = options.retainSegments, existing.count + 1 > keep {
-            removed = Array(existing.prefix(existing.count + 1 - keep))
-        }
+        let removed = AuditSegments.expired(
+            existing, now: now, retainSegments: options.retainSegments, retainDays: options.retainDays)
         let newFD = try files.openAppend(path)
         var header = AuditRecord()
         header.phase = "header"

@@ -82,6 +82,7 @@ public struct GatewayConfig: Sendable {
         public var fsyncIntervalMs: Int
         public var segmentMaxBytes: Int
         public var retainSegments: Int?
+        public var retainDays: Int?
     }
 
     public var file: String
@@ -257,6 +258,7 @@ public struct GatewayConfig: Sendable {
         let au = root["audit"]
         try au.requireMapping(allowedKeys: [
             "directory", "hmacKey", "integrity", "onFailure", "fsyncIntervalMs", "segmentMaxBytes", "retainSegments",
+            "retainDays",
         ])
         let integrity = try au["integrity"].oneOf(["hmac", "none"], default: "hmac")
         let hmacKey =
@@ -270,7 +272,8 @@ public struct GatewayConfig: Sendable {
             fsyncIntervalMs: try au["fsyncIntervalMs"].int(default: 10, range: 0...1000),
             segmentMaxBytes: try au["segmentMaxBytes"].int(default: 64 << 20, range: 4096...(1 << 40)),
             retainSegments: au["retainSegments"].exists
-                ? try au["retainSegments"].int(default: 0, range: 1...1_000_000) : nil)
+                ? try au["retainSegments"].int(default: 0, range: 1...1_000_000) : nil,
+            retainDays: au["retainDays"].exists ? try au["retainDays"].int(default: 0, range: 1...36500) : nil)
 
         let idem = root["idempotency"]
         try idem.requireMapping(allowedKeys: ["ttlSeconds", "maxEntries", "file"])

@@ -170,6 +170,7 @@ public final class GatewayInstance: Sendable {
                 options: AuditWriter.Options(
                     directory: audit.directory, key: key, fsyncIntervalMs: audit.fsyncIntervalMs,
                     segmentMaxBytes: audit.segmentMaxBytes, retainSegments: audit.retainSegments,
+                    retainDays: audit.retainDays,
                     failClosed: audit.onFailure == "reject"), files: files)
         } catch {
             throw ConfigError(
