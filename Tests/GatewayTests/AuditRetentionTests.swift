@@ -93,9 +93,28 @@ import Testing
         let ids = AuditQuery().run(directory: dir).compactMap { $0.object["gatewayRequestId"] as? String }
         #expect(ids.last == "req-\(n)")
         #expect(headers.contains { $0.contains("retention removed") }, "\(headers)")
-        // What is left verifies: the first segment's header names a predecessor that is gone.
+        // What is left verifies: the first segment's header names a predecessor that is gone,
+        // and the verification says where the log now starts.
         let result = AuditVerifier.verify(directory: dir, key: key)
         #expect(result.ok, "\(String(describing: result.broken))")
+        let startsAfter = try #require(result.startsAfter, "the verification did not say the log starts late")
+        #expect(AuditSegments.isSegmentName(startsAfter) && !left.contains(startsAfter), "\(startsAfter)")
+        #expect((result.firstSeq ?? 0) > 1)
+    }
+
+    @Test func aWholeLogStartsAtSeqOneWithNothingBefore() throws {
+        let dir = NSTemporaryDirectory() + "agw-retention-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let core = WriterCore(
+            options: .init(directory: dir, key: key, retainSegments: 10), files: PosixAuditFileSystem(), lastSeq: 0,
+            lastMac: "")
+        for day in 0..<3 { _ = try core.append([record(day)], now: date(day: Double(day), hour: 1)) }
+        core.closeSegment()
+        let result = AuditVerifier.verify(directory: dir, key: key)
+        #expect(result.ok && result.segments == 3)
+        #expect(result.startsAfter == nil)
+        #expect(result.firstSeq == 1)
     }
 
     @Test func theConfigurationTakesRetainDays() throws {

@@ -28,6 +28,12 @@ public struct AuditVerification: Sendable {
     /// A last line written only in part (a crash mid-write): reported, not treated as tampering.
     public var tornTails: [Problem] = []
     public var openIntents: [OpenIntent] = []
+    /// The first record's seq (1 when the log is whole from its start).
+    public var firstSeq: Int?
+    /// The segment the first header names as its predecessor when that segment is not in the
+    /// directory (removed by retention, or moved away): the chain is verified from `firstSeq` on,
+    /// and nothing can be said of what came before. Nil when the log starts with its first segment.
+    public var startsAfter: String?
 
     public var ok: Bool { broken == nil }
 }
@@ -78,6 +84,13 @@ public enum AuditVerifier {
                         break segments
                     }
                     let note = object["note"] as? String ?? ""
+                    if previousName == nil {
+                        // "segment <name>; previous <name or none>[; retention removed …]"
+                        let previous = note.split(separator: ";").lazy
+                            .map { $0.trimmingCharacters(in: .whitespaces) }
+                            .first { $0.hasPrefix("previous ") }?.dropFirst("previous ".count)
+                        if let previous, previous != "none" { result.startsAfter = String(previous) }
+                    }
                     if let previousName, !note.contains("previous \(previousName)") {
                         fail(
                             "the header names a different previous segment: a segment is missing before this one",
@@ -101,6 +114,7 @@ public enum AuditVerifier {
                         break segments
                     }
                 }
+                if result.firstSeq == nil { result.firstSeq = seq }
                 expectedPrev = parts.mac ?? ""
                 expectedSeq = seq + 1
                 result.records += 1

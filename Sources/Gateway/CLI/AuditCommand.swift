@@ -46,6 +46,11 @@ struct AuditCommand: ParsableCommand {
             let (dir, key) = try AuditCommand.locate(global, directory: directory, needKey: true)
             let result = AuditVerifier.verify(directory: dir, key: key)
             print("\(dir): \(result.segments) segment(s), \(result.records) record(s) verified")
+            if let startsAfter = result.startsAfter, let firstSeq = result.firstSeq {
+                print(
+                    "starts at seq \(firstSeq): the earlier segments (up to \(startsAfter)) are not in this directory (removed by retention, see the first header's note, or moved away); verified from there on"
+                )
+            }
             for torn in result.tornTails { print("torn tail: \(torn)") }
             for intent in result.openIntents {
                 print(
