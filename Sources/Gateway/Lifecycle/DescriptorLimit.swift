@@ -30,10 +30,13 @@ public enum DescriptorLimit {
         return (before, target)
     }
 
-    /// Descriptors the configuration may hold at once: client connections, upstream connections
-    /// (per pool and replica link), and a margin for the audit log, config files, the admin
-    /// listener and the runtime's own.
+    /// Descriptors kept from clients (`ServerOptions.descriptorReserve`): upstream connections
+    /// and a margin for the audit log, config files, the admin listener and the runtime's own.
+    public static func reserve(upstreamConnections: Int) -> Int { max(0, upstreamConnections) + 128 }
+
+    /// Descriptors the configuration may hold at once: client connections, the reserve, and as
+    /// much again as its margin (the warning at start comes before the reserve is in use).
     public static func needed(connectionLimit: Int, upstreamConnections: Int) -> UInt64 {
-        UInt64(max(0, connectionLimit) + max(0, upstreamConnections) + 256)
+        UInt64(max(0, connectionLimit) + reserve(upstreamConnections: upstreamConnections) + 128)
     }
 }

@@ -92,7 +92,7 @@ public final class GatewayInstance: Sendable {
             address: listen.address, port: listen.port, connectionLimit: listen.connectionLimit,
             threads: listen.threads,
             maxBodyBytes: listen.maxBodyBytes, idleTimeoutSeconds: listen.idleTimeoutSeconds,
-            descriptorReserve: config.upstream.maxConnectionsPerHost + 128)
+            descriptorReserve: DescriptorLimit.reserve(upstreamConnections: config.upstream.maxConnectionsPerHost))
         if let tls = listen.tls {
             guard let key = try? String(contentsOfFile: tls.keyFile, encoding: .utf8),
                 let cert = try? String(contentsOfFile: tls.certificateFile, encoding: .utf8)

@@ -156,7 +156,7 @@ public final class GatewayMetrics: Sendable {
     /// The exposition text: registry metrics, then values read now from their owners.
     func render(
         audit: AuditWriter.Counters, auditHealthy: Bool, queueDepths: [(pool: String, methodClass: String, depth: Int)],
-        openConnections: Int, suspendedRequests: Int, refusedForDescriptors: Int = 0
+        openConnections: Int, suspendedRequests: Int, refusedForDescriptors: Int
     ) -> String {
         var text = registry.emitToString()
         func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, Double)]) {
